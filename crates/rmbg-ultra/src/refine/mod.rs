@@ -1,0 +1,5 @@
+//! Edge refinement of the coarse mask, one module per detail method of the node.
+
+pub mod guided_filter;
+pub mod pymatting;
+pub mod vitmatte;
