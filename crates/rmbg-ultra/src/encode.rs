@@ -1,1 +1,120 @@
-// placeholder: being written
+//! Output files, written so that a crash or kill never leaves a half-written one: encode into a
+//! temporary file in the target folder, flush it to disk, then rename it into place.
+
+use crate::{Error, Result};
+use image::{ExtendedColorType, ImageEncoder};
+use std::io::Write;
+use std::path::Path;
+
+/// Image formats we write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Format {
+    #[default]
+    Png,
+    WebpLossless,
+    Tiff,
+}
+
+impl Format {
+    pub fn extension(self) -> &'static str {
+        match self {
+            Format::Png => "png",
+            Format::WebpLossless => "webp",
+            Format::Tiff => "tiff",
+        }
+    }
+}
+
+impl std::str::FromStr for Format {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s.to_ascii_lowercase().as_str() {
+            "png" => Ok(Format::Png),
+            "webp" => Ok(Format::WebpLossless),
+            "tif" | "tiff" => Ok(Format::Tiff),
+            _ => Err(Error::InvalidParameter { name: "format", value: s.into(), allowed: "png, webp, tiff".into() }),
+        }
+    }
+}
+
+/// Encodes 8-bit pixels (`color`: L8, Rgb8 or Rgba8) into `format`.
+pub fn encode(pixels: &[u8], width: u32, height: u32, color: ExtendedColorType, format: Format) -> Result<Vec<u8>> {
+    let mut out = Vec::new();
+    let res = match format {
+        Format::Png => image::codecs::png::PngEncoder::new_with_quality(
+            &mut out,
+            image::codecs::png::CompressionType::Fast,
+            image::codecs::png::FilterType::Adaptive,
+        )
+        .write_image(pixels, width, height, color),
+        Format::WebpLossless => image::codecs::webp::WebPEncoder::new_lossless(&mut out).write_image(pixels, width, height, color),
+        Format::Tiff => image::codecs::tiff::TiffEncoder::new(std::io::Cursor::new(&mut out)).write_image(pixels, width, height, color),
+    };
+    res.map_err(|e| Error::Other(format!("cannot encode {format:?}: {e}")))?;
+    Ok(out)
+}
+
+/// Writes `bytes` to `path` atomically. Without `overwrite`, an existing file is an error and stays.
+pub fn write_atomic(path: &Path, bytes: &[u8], overwrite: bool) -> Result<()> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(".rmbg-ultra-").suffix(".part");
+    // A temporary file is private (0600); the output should get the usual mode (0666 less the umask).
+    #[cfg(unix)]
+    builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666));
+    let mut tmp = builder
+        .tempfile_in(dir)
+        .map_err(|e| Error::io(dir, e))?;
+    tmp.write_all(bytes).map_err(|e| Error::io(path, e))?;
+    tmp.as_file().sync_all().map_err(|e| Error::io(path, e))?;
+    if overwrite {
+        tmp.persist(path).map_err(|e| Error::io(path, e.error))?;
+    } else {
+        tmp.persist_noclobber(path).map_err(|e| Error::io(path, e.error))?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn png_round_trips() {
+        let px: Vec<u8> = (0..2 * 3 * 4).map(|v| v as u8 * 10).collect();
+        let bytes = encode(&px, 2, 3, ExtendedColorType::Rgba8, Format::Png).unwrap();
+        let back = image::load_from_memory(&bytes).unwrap().to_rgba8();
+        assert_eq!(back.into_raw(), px);
+    }
+
+    #[test]
+    fn webp_is_lossless() {
+        let px: Vec<u8> = (0..5 * 4 * 4).map(|v| (v * 37 % 256) as u8).collect();
+        let bytes = encode(&px, 5, 4, ExtendedColorType::Rgba8, Format::WebpLossless).unwrap();
+        assert_eq!(image::load_from_memory(&bytes).unwrap().to_rgba8().into_raw(), px);
+    }
+
+    #[test]
+    fn atomic_write_keeps_existing_file_without_overwrite_and_leaves_no_temp() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("a.png");
+        write_atomic(&p, b"one", false).unwrap();
+        assert!(write_atomic(&p, b"two", false).is_err());
+        assert_eq!(std::fs::read(&p).unwrap(), b"one");
+        write_atomic(&p, b"three", true).unwrap();
+        assert_eq!(std::fs::read(&p).unwrap(), b"three");
+        let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(names, vec![std::ffi::OsString::from("a.png")]);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&p).unwrap().permissions().mode() & 0o777;
+            assert!(mode & 0o044 != 0 || mode == 0o600, "outputs are readable like any new file, got {mode:o}");
+            assert_ne!(mode, 0o600, "outputs must not keep the temporary file's private mode");
+        }
+    }
+}

@@ -24,4 +24,4 @@ pub mod trimap;
 
 pub use error::{Error, Result};
 pub use params::{DetailMethod, Device, Params};
-// pub use pipeline::{Cutout, Remover, RemoverOptions};
+pub use pipeline::{Cutout, Remover, RemoverOptions};

@@ -1,1 +1,130 @@
-// placeholder: being written
+//! The coarse mask: a segmentation network (RMBG-1.4 / IS-Net contract) and the node's pre- and
+//! post-processing around it (node-behaviour.md §4), binarisation included.
+
+use crate::models::{ModelStore, Task};
+use crate::resample::{pillow_bilinear_rgb, torch_bilinear};
+use crate::session::OnnxSession;
+use crate::{Device, Result};
+use image::{GrayImage, RgbImage};
+use std::path::Path;
+
+/// The network's square input side.
+pub const INPUT_SIZE: u32 = 1024;
+
+/// A model family that turns a photo into the node's coarse 0/255 mask. Adding a family means one
+/// new implementation of this trait.
+pub trait Segmenter: Send + Sync {
+    fn coarse_mask(&self, image: &RgbImage) -> Result<GrayImage>;
+    /// The device it runs on.
+    fn device(&self) -> Device;
+}
+
+/// Any ONNX file with the segmentation contract: f32 [1,3,1024,1024] = RGB/255 − 0.5 in, first
+/// output f32 [1,1,1024,1024] in 0..1 (IS-Net general, RMBG-1.4).
+pub struct IsNetSession {
+    session: OnnxSession,
+}
+
+impl IsNetSession {
+    pub fn load(path: &Path, name: &str, device: Device, strict: bool) -> Result<Self> {
+        Ok(IsNetSession { session: OnnxSession::load(path, name, device, strict)? })
+    }
+
+    /// Resolves an id or path through the store, then loads it.
+    pub fn open(store: &ModelStore, id_or_path: &str, device: Device, strict: bool, allow_fetch: bool) -> Result<Self> {
+        let path = store.resolve(id_or_path, Task::Segmentation, allow_fetch)?;
+        Self::load(&path, id_or_path, device, strict)
+    }
+
+    /// The raw 1024×1024 prediction for a photo.
+    pub fn predict(&self, image: &RgbImage) -> Result<Vec<f32>> {
+        let resized = pillow_bilinear_rgb(image, INPUT_SIZE, INPUT_SIZE);
+        let input = normalize(&resized);
+        let n = INPUT_SIZE as usize;
+        let name = self.session.input_names().into_iter().next().unwrap_or_else(|| "input".into());
+        let (shape, pred) = self.session.run_f32(&name, &[1, 3, n, n], input)?;
+        if pred.len() != n * n {
+            return Err(crate::Error::model(
+                self.session.model(),
+                format!("first output has shape {shape:?}, the segmentation contract needs [1,1,{n},{n}]"),
+                "pass an IS-Net/RMBG-1.4 style .onnx",
+            ));
+        }
+        Ok(pred)
+    }
+}
+
+impl Segmenter for IsNetSession {
+    fn coarse_mask(&self, image: &RgbImage) -> Result<GrayImage> {
+        let pred = self.predict(image)?;
+        let (w, h) = image.dimensions();
+        Ok(binarize_to(&normalized_to_size(&pred, INPUT_SIZE as usize, w, h), w, h))
+    }
+
+    fn device(&self) -> Device {
+        self.session.device()
+    }
+}
+
+/// `x/255 − 0.5` per channel, laid out CHW (the node normalises with mean 0.5 and std 1.0).
+pub fn normalize(resized: &RgbImage) -> Vec<f32> {
+    let plane = (resized.width() * resized.height()) as usize;
+    let mut out = vec![0f32; 3 * plane];
+    for (i, px) in resized.as_raw().chunks_exact(3).enumerate() {
+        for c in 0..3 {
+            out[c * plane + i] = px[c] as f32 / 255.0 - 0.5;
+        }
+    }
+    out
+}
+
+/// Upsamples the prediction to the photo's size (torch bilinear, no antialias) and min-max
+/// normalises it globally, in f32 as the node does.
+/// A constant map would divide 0 by 0 in the node (NaN, then an empty mask); we return zeros and warn.
+pub fn normalized_to_size(pred: &[f32], side: usize, width: u32, height: u32) -> Vec<f32> {
+    let mut r = torch_bilinear(pred, side, side, width as usize, height as usize);
+    let (lo, hi) = r.iter().fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), &v| (lo.min(v), hi.max(v)));
+    let range = hi - lo;
+    if !(range > 0.0) {
+        tracing::warn!("the segmentation map is constant ({lo}); the mask is empty");
+        r.iter_mut().for_each(|v| *v = 0.0);
+        return r;
+    }
+    r.iter_mut().for_each(|v| *v = (*v - lo) / range);
+    r
+}
+
+/// The node's binarisation: `trunc(255·r)` is re-read as if it were 0..1, so every pixel with
+/// `255·r ≥ 1` becomes 255 (node-behaviour.md §4.4, §9.1). `r` is the photo-sized normalised map.
+pub fn binarize_to(r: &[f32], width: u32, height: u32) -> GrayImage {
+    let px = r.iter().map(|&v| if 255.0f32 * v >= 1.0 { 255 } else { 0 }).collect();
+    GrayImage::from_raw(width, height, px).expect("map has the image's size")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normalisation_is_centred_planar() {
+        let img = RgbImage::from_raw(2, 1, vec![0, 255, 51, 255, 0, 102]).unwrap();
+        let v = normalize(&img);
+        assert_eq!(v, vec![-0.5, 0.5, 0.5, -0.5, 51.0 / 255.0 - 0.5, 102.0 / 255.0 - 0.5]);
+    }
+
+    #[test]
+    fn binarisation_threshold_is_one_255th() {
+        let r = [0.0, 0.0039, 1.0 / 255.0, 0.5, 1.0];
+        assert_eq!(binarize_to(&r, 5, 1).into_raw(), vec![0, 0, 255, 255, 255]);
+    }
+
+    #[test]
+    fn min_max_spans_zero_to_one_and_constant_map_is_empty() {
+        let pred = vec![0.2, 0.4, 0.6, 0.8];
+        let r = normalized_to_size(&pred, 2, 2, 2);
+        assert!((r[1] - 1.0 / 3.0).abs() < 1e-6 && (r[2] - 2.0 / 3.0).abs() < 1e-6, "{r:?}");
+        assert_eq!(r[0], 0.0);
+        assert_eq!(r[3], 1.0);
+        assert!(normalized_to_size(&[0.3; 4], 2, 3, 3).iter().all(|&v| v == 0.0));
+    }
+}
