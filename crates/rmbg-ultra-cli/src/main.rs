@@ -25,7 +25,11 @@ enum Command {
     /// Cut out the foreground of images: writes RGBA PNGs (and masks).
     Remove(remove::RemoveArgs),
     /// Install the ONNX Runtime library and the default model into the cache (idempotent).
-    Setup,
+    Setup {
+        /// Also install ONNX Runtime's CUDA build (onnxruntime-gpu, ~250 MB; needs CUDA 13 and cuDNN 9 at run time).
+        #[arg(long)]
+        cuda: bool,
+    },
     /// List, fetch, verify or locate models.
     #[command(subcommand)]
     Models(ModelsCommand),
@@ -64,7 +68,7 @@ fn main() -> ExitCode {
         .init();
     let result = match cli.command {
         Command::Remove(args) => remove::run(args, cli.quiet),
-        Command::Setup => setup(cli.quiet).map(|_| ExitCode::SUCCESS),
+        Command::Setup { cuda } => setup(cuda, cli.quiet).map(|_| ExitCode::SUCCESS),
         Command::Models(cmd) => models_command(cmd, cli.quiet).map(|_| ExitCode::SUCCESS),
     };
     match result {
@@ -76,10 +80,14 @@ fn main() -> ExitCode {
     }
 }
 
-fn setup(quiet: bool) -> Result<()> {
-    let lib = rmbg_ultra::runtime::CPU_RUNTIME.install()?;
-    if !quiet {
-        eprintln!("ONNX Runtime: {}", lib.display());
+fn setup(cuda: bool, quiet: bool) -> Result<()> {
+    let builds: &[rmbg_ultra::runtime::RuntimeBuild] =
+        if cuda { &[rmbg_ultra::runtime::CPU_RUNTIME, rmbg_ultra::runtime::CUDA_RUNTIME] } else { &[rmbg_ultra::runtime::CPU_RUNTIME] };
+    for build in builds {
+        let lib = build.install()?;
+        if !quiet {
+            eprintln!("ONNX Runtime ({}): {}", build.name, lib.display());
+        }
     }
     let store = ModelStore::open_default();
     fetch(&store, models::DEFAULT_SEGMENTATION, false, quiet)?;

@@ -2,25 +2,53 @@
 
 use anyhow::{Context, Result};
 use clap::Args;
-use rmbg_ultra::decode::{decode_file, DecodeLimits};
+use rmbg_ultra::decode::{decode_bytes, DecodeLimits};
 use rmbg_ultra::encode::{encode, write_atomic, Format};
 use rmbg_ultra::models::ModelStore;
-use rmbg_ultra::{DetailMethod, Device, Params, Remover, RemoverOptions};
+use rmbg_ultra::{compose, DetailMethod, Device, Params, Remover, RemoverOptions};
+use serde_json::json;
 use std::collections::HashSet;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc};
+use std::time::Instant;
 
 const IMAGE_EXTENSIONS: &[&str] = &["jpg", "jpeg", "png", "webp", "tif", "tiff", "bmp", "gif"];
 
 #[derive(Args, Debug)]
 pub struct RemoveArgs {
-    /// Image files or folders (folders are searched recursively for images).
+    /// Image files, folders (searched recursively for images), glob patterns ("shots/*.jpg"),
+    /// or - for standard input.
     #[arg(required = true)]
     inputs: Vec<PathBuf>,
 
-    /// Output folder (created when missing); for a single input, a .png file path also works.
+    /// Output folder (created when missing; the inputs' folder structure is kept under it); for a
+    /// single input, a file path with the format's extension also works, and - is standard output.
     #[arg(short, long)]
     output: PathBuf,
+
+    /// Output format: png, webp (lossless) or tiff.
+    #[arg(long, default_value = "png", value_parser = parse_format)]
+    format: Format,
+
+    /// Write only the mask (8-bit grey), as <name>.mask.<ext>.
+    #[arg(long, conflicts_with = "save_mask")]
+    only_mask: bool,
+
+    /// Composite onto this colour instead of transparency (#rrggbb, r,g,b, or white, black,
+    /// grey, red, green, blue); the cut-out is then RGB.
+    #[arg(long, value_parser = parse_color)]
+    background: Option<[u8; 3]>,
+
+    /// Threads for the classical stages (guided filter, PyMatting, resizing); default: all cores.
+    #[arg(long, short)]
+    jobs: Option<usize>,
+
+    /// Print one JSON line per image (input, outputs, seconds per stage, error) and a summary line.
+    #[arg(long)]
+    json: bool,
 
     /// How the edge of the coarse mask is refined: VITMatte, VITMatte(local),
     /// vitmatte-base-composition-1k, PyMatting, GuidedFilter (or the ids vitmatte, vitmatte-local,
@@ -94,6 +122,37 @@ pub struct RemoveArgs {
     offline: bool,
 }
 
+fn parse_format(s: &str) -> Result<Format, String> {
+    s.parse().map_err(|e: rmbg_ultra::Error| e.to_string())
+}
+
+fn parse_color(s: &str) -> Result<[u8; 3], String> {
+    let named = match s.to_ascii_lowercase().as_str() {
+        "white" => Some([255, 255, 255]),
+        "black" => Some([0, 0, 0]),
+        "grey" | "gray" => Some([128, 128, 128]),
+        "red" => Some([255, 0, 0]),
+        "green" => Some([0, 255, 0]),
+        "blue" => Some([0, 0, 255]),
+        _ => None,
+    };
+    if let Some(c) = named {
+        return Ok(c);
+    }
+    let hex = s.strip_prefix('#').unwrap_or(s);
+    if hex.len() == 6 && hex.chars().all(|c| c.is_ascii_hexdigit()) {
+        let v = u32::from_str_radix(hex, 16).unwrap();
+        return Ok([(v >> 16) as u8, (v >> 8) as u8, v as u8]);
+    }
+    let parts: Vec<&str> = s.split(',').map(str::trim).collect();
+    if parts.len() == 3 {
+        if let (Ok(r), Ok(g), Ok(b)) = (parts[0].parse(), parts[1].parse(), parts[2].parse()) {
+            return Ok([r, g, b]);
+        }
+    }
+    Err(format!("{s:?} is not a colour: use #rrggbb, r,g,b (0-255) or a name (white, black, grey, red, green, blue)"))
+}
+
 fn parse_method(s: &str) -> Result<DetailMethod, String> {
     s.parse().map_err(|e: rmbg_ultra::Error| e.to_string())
 }
@@ -123,12 +182,51 @@ fn parse_max_megapixels(s: &str) -> Result<f64, String> {
     parse_in_range(s, rmbg_ultra::params::MAX_MEGAPIXELS_RANGE)
 }
 
-/// One input and where its outputs go.
+/// Where an input comes from or an output goes.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum Place {
+    File(PathBuf),
+    Std,
+}
+
+impl std::fmt::Display for Place {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Place::File(p) => write!(f, "{}", p.display()),
+            Place::Std => f.write_str("-"),
+        }
+    }
+}
+
+/// One input and where its outputs go (`None`: not written).
 #[derive(Debug)]
 struct Job {
-    input: PathBuf,
-    cutout: PathBuf,
-    mask: PathBuf,
+    input: Place,
+    cutout: Option<Place>,
+    mask: Option<Place>,
+}
+
+impl Job {
+    fn outputs(&self) -> impl Iterator<Item = &Place> {
+        self.cutout.iter().chain(self.mask.iter())
+    }
+
+    fn outputs_exist(&self) -> bool {
+        self.outputs().any(|o| matches!(o, Place::File(p) if p.exists()))
+    }
+}
+
+/// What happened to one input, for the progress line, `--json` and the summary.
+struct Outcome {
+    seconds: serde_json::Map<String, serde_json::Value>,
+    result: Result<()>,
+}
+
+/// Output naming, from the command line.
+struct Naming {
+    format: Format,
+    cutout: bool,
+    mask: bool,
 }
 
 pub fn run(args: RemoveArgs, quiet: bool) -> Result<ExitCode> {
@@ -142,8 +240,13 @@ pub fn run(args: RemoveArgs, quiet: bool) -> Result<ExitCode> {
         max_megapixels: args.max_megapixels,
     };
     params.validate()?;
-    let jobs = plan(&args.inputs, &args.output)?;
+    let naming = Naming { format: args.format, cutout: !args.only_mask, mask: args.only_mask || args.save_mask };
+    let jobs = plan(&args.inputs, &args.output, &naming)?;
     anyhow::ensure!(!jobs.is_empty(), "no image files found in {:?}", args.inputs);
+    if let Some(n) = args.jobs {
+        anyhow::ensure!(n >= 1, "--jobs must be at least 1");
+        rayon::ThreadPoolBuilder::new().num_threads(n).build_global().context("setting --jobs")?;
+    }
 
     let remover = Remover::new(RemoverOptions {
         seg_model: args.seg_model.clone(),
@@ -155,55 +258,191 @@ pub fn run(args: RemoveArgs, quiet: bool) -> Result<ExitCode> {
         store: ModelStore::open_default(),
     })?;
     remover.prepare(&params)?;
-    tracing::info!("segmentation runs on {}", remover.device());
+    let device = remover.device();
+    if !quiet && !args.json {
+        eprintln!("segmentation on {device}; {} image(s), method {}", jobs.len(), if params.process_detail { params.method.node_name() } else { "none (coarse mask)" });
+    }
 
-    let limits = DecodeLimits { max_pixels: args.max_pixels };
-    let bar = if quiet || !std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+    let interrupted = Arc::new(AtomicBool::new(false));
+    {
+        let flag = interrupted.clone();
+        // A second Ctrl-C kills at once; the first lets the image in hand finish (no partial file either way).
+        let _ = ctrlc::set_handler(move || {
+            if flag.swap(true, Ordering::SeqCst) {
+                std::process::exit(130);
+            }
+        });
+    }
+
+    let bar = if quiet || args.json || !std::io::IsTerminal::is_terminal(&std::io::stderr()) {
         indicatif::ProgressBar::hidden()
     } else {
         indicatif::ProgressBar::new(jobs.len() as u64).with_style(
-            indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} {per_sec} eta {eta} {msg}").unwrap(),
+            indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} {per_sec} eta {eta} {wide_msg}").unwrap(),
         )
     };
-    let (mut done, mut skipped, mut failures) = (0usize, 0usize, Vec::new());
-    for job in &jobs {
-        bar.set_message(job.input.display().to_string());
-        if !args.overwrite && (job.cutout.exists() || (args.save_mask && job.mask.exists())) {
-            skipped += 1;
+    let limits = DecodeLimits { max_pixels: args.max_pixels };
+    let started = Instant::now();
+    let (mut written, mut skipped, mut failures) = (0usize, 0usize, Vec::new());
+
+    // The next image is read and decoded on its own thread while the current one is processed.
+    let (tx, rx) = mpsc::sync_channel::<(usize, Option<(Result<image::RgbImage>, f64)>)>(1);
+    let overwrite = args.overwrite;
+    std::thread::scope(|scope| -> Result<()> {
+        let jobs = &jobs;
+        let stop = interrupted.clone();
+        scope.spawn(move || {
+            for (i, job) in jobs.iter().enumerate() {
+                if stop.load(Ordering::SeqCst) {
+                    break;
+                }
+                let item = if !overwrite && job.outputs_exist() {
+                    None
+                } else {
+                    let t = Instant::now();
+                    let decoded = read_input(&job.input).and_then(|bytes| {
+                        decode_bytes(&bytes, Path::new(&job.input.to_string()), &limits).map_err(anyhow::Error::from)
+                    });
+                    Some((decoded, t.elapsed().as_secs_f64()))
+                };
+                if tx.send((i, item)).is_err() {
+                    break;
+                }
+            }
+        });
+        for (i, item) in rx {
+            let job = &jobs[i];
+            bar.set_message(job.input.to_string());
+            let Some((decoded, decode_s)) = item else {
+                skipped += 1;
+                if args.json {
+                    println!("{}", json!({"input": job.input.to_string(), "status": "skipped", "reason": "outputs exist (--overwrite replaces them)"}));
+                }
+                bar.inc(1);
+                continue;
+            };
+            let outcome = process(&remover, &params, job, decoded, decode_s, &naming, args.background, overwrite);
+            match &outcome.result {
+                Ok(()) => written += 1,
+                Err(e) => {
+                    if !args.json && !quiet {
+                        bar.suspend(|| eprintln!("error: {}: {e:#}", job.input));
+                    }
+                    failures.push((job.input.to_string(), format!("{e:#}")));
+                }
+            }
+            if args.json {
+                let error = outcome.result.as_ref().err().map(|e| format!("{e:#}"));
+                println!(
+                    "{}",
+                    json!({
+                        "input": job.input.to_string(),
+                        "status": if error.is_none() { "ok" } else { "error" },
+                        "outputs": if error.is_none() { job.outputs().map(|o| o.to_string()).collect::<Vec<_>>() } else { vec![] },
+                        "seconds": outcome.seconds,
+                        "error": error,
+                    })
+                );
+            }
             bar.inc(1);
-            continue;
-        }
-        match process(&remover, &params, &limits, job, args.save_mask, args.overwrite) {
-            Ok(()) => done += 1,
-            Err(e) => {
-                bar.suspend(|| eprintln!("error: {}: {e:#}", job.input.display()));
-                failures.push((job.input.clone(), format!("{e:#}")));
+            if interrupted.load(Ordering::SeqCst) {
+                break;
             }
         }
-        bar.inc(1);
-    }
+        Ok(())
+    })?;
     bar.finish_and_clear();
-    if !quiet {
-        let skip_note = if skipped > 0 { format!(", {skipped} skipped (outputs exist; --overwrite replaces them)") } else { String::new() };
-        eprintln!("{done} written, {} failed{skip_note}", failures.len());
+
+    let stopped = interrupted.load(Ordering::SeqCst);
+    let not_started = jobs.len() - written - skipped - failures.len();
+    if args.json {
+        println!(
+            "{}",
+            json!({"summary": {
+                "written": written, "skipped": skipped, "failed": failures.len(), "not_started": not_started,
+                "interrupted": stopped, "device": device.to_string(), "seconds": started.elapsed().as_secs_f64(),
+                "failures": failures.iter().map(|(i, e)| json!({"input": i, "error": e})).collect::<Vec<_>>(),
+            }})
+        );
+    } else if !quiet {
+        let mut line = format!("{written} written, {} failed", failures.len());
+        if skipped > 0 {
+            line += &format!(", {skipped} skipped (outputs exist; --overwrite replaces them)");
+        }
+        if stopped {
+            line += &format!(", interrupted ({not_started} not started)");
+        }
+        eprintln!("{line} in {:.1} s on {device}", started.elapsed().as_secs_f64());
         for (input, e) in &failures {
-            eprintln!("  failed: {}: {e}", input.display());
+            eprintln!("  failed: {input}: {e}");
         }
     }
-    Ok(if failures.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    Ok(if stopped {
+        ExitCode::from(130)
+    } else if failures.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
-fn process(remover: &Remover, params: &Params, limits: &DecodeLimits, job: &Job, save_mask: bool, overwrite: bool) -> Result<()> {
-    let image = decode_file(&job.input, limits)?;
-    let cut = remover.remove(&image, params)?;
-    let (w, h) = cut.rgba.dimensions();
-    let png = encode(cut.rgba.as_raw(), w, h, image::ExtendedColorType::Rgba8, Format::Png)?;
-    write_atomic(&job.cutout, &png, overwrite).with_context(|| format!("writing {}", job.cutout.display()))?;
-    if save_mask {
-        let png = encode(cut.mask.as_raw(), w, h, image::ExtendedColorType::L8, Format::Png)?;
-        write_atomic(&job.mask, &png, overwrite).with_context(|| format!("writing {}", job.mask.display()))?;
+fn read_input(input: &Place) -> Result<Vec<u8>> {
+    match input {
+        Place::File(p) => std::fs::read(p).with_context(|| format!("cannot read {}", p.display())),
+        Place::Std => {
+            let mut buf = Vec::new();
+            std::io::stdin().read_to_end(&mut buf).context("reading standard input")?;
+            Ok(buf)
+        }
     }
-    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+fn process(
+    remover: &Remover,
+    params: &Params,
+    job: &Job,
+    decoded: Result<image::RgbImage>,
+    decode_s: f64,
+    naming: &Naming,
+    background: Option<[u8; 3]>,
+    overwrite: bool,
+) -> Outcome {
+    let mut seconds = serde_json::Map::new();
+    seconds.insert("decode".into(), decode_s.into());
+    let result = (|| -> Result<()> {
+        let image = decoded?;
+        let cut = remover.remove(&image, params)?;
+        seconds.insert("segment".into(), cut.timings.segment.as_secs_f64().into());
+        seconds.insert("refine".into(), cut.timings.refine.as_secs_f64().into());
+        seconds.insert("compose".into(), cut.timings.compose.as_secs_f64().into());
+        let t = Instant::now();
+        let (w, h) = image.dimensions();
+        if let Some(dest) = &job.cutout {
+            let bytes = match background {
+                Some(color) => encode(compose::over_background(&image, &cut.mask, color).as_raw(), w, h, image::ExtendedColorType::Rgb8, naming.format)?,
+                None => encode(cut.rgba.as_raw(), w, h, image::ExtendedColorType::Rgba8, naming.format)?,
+            };
+            write_output(dest, &bytes, overwrite)?;
+        }
+        if let Some(dest) = &job.mask {
+            let bytes = encode(cut.mask.as_raw(), w, h, image::ExtendedColorType::L8, naming.format)?;
+            write_output(dest, &bytes, overwrite)?;
+        }
+        seconds.insert("encode".into(), t.elapsed().as_secs_f64().into());
+        Ok(())
+    })();
+    Outcome { seconds, result }
+}
+
+fn write_output(dest: &Place, bytes: &[u8], overwrite: bool) -> Result<()> {
+    match dest {
+        Place::File(p) => write_atomic(p, bytes, overwrite).with_context(|| format!("writing {}", p.display())),
+        Place::Std => {
+            let mut out = std::io::stdout().lock();
+            out.write_all(bytes).and_then(|_| out.flush()).context("writing standard output")
+        }
+    }
 }
 
 fn is_image(p: &Path) -> bool {
@@ -226,43 +465,101 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
     Ok(())
 }
 
-/// Maps inputs to output paths: `OUT/<relative folder>/<stem>.png` (+ `.mask.png`), or, for one
-/// input file and an OUT ending in `.png`, OUT itself.
-fn plan(inputs: &[PathBuf], output: &Path) -> Result<Vec<Job>> {
-    let single_file = inputs.len() == 1 && inputs[0].is_file();
-    if single_file && output.extension().is_some_and(|e| e.eq_ignore_ascii_case("png")) {
-        let mask = output.with_extension("mask.png");
-        return Ok(vec![Job { input: inputs[0].clone(), cutout: output.to_path_buf(), mask }]);
+fn has_glob(p: &Path) -> bool {
+    p.to_str().is_some_and(|s| s.contains(['*', '?', '[']))
+}
+
+/// The folder part of a glob pattern before its first wildcard: outputs keep paths relative to it.
+fn glob_base(pattern: &str) -> PathBuf {
+    let literal: Vec<&str> = pattern.split('/').take_while(|c| !c.contains(['*', '?', '['])).collect();
+    PathBuf::from(literal.join("/"))
+}
+
+/// Every input as (file, folder its output path is relative to).
+fn expand(inputs: &[PathBuf]) -> Result<Vec<(PathBuf, PathBuf)>> {
+    let mut files = Vec::new();
+    for input in inputs {
+        if input.is_dir() {
+            let mut found = Vec::new();
+            walk(input, &mut found)?;
+            files.extend(found.into_iter().map(|f| (f, input.clone())));
+        } else if !input.exists() && has_glob(input) {
+            let pattern = input.to_str().unwrap();
+            let base = glob_base(pattern);
+            let mut found: Vec<PathBuf> = glob::glob(pattern)
+                .with_context(|| format!("bad glob pattern {pattern}"))?
+                .filter_map(|e| e.ok())
+                .filter(|p| p.is_file() && is_image(p))
+                .collect();
+            anyhow::ensure!(!found.is_empty(), "no image files match {pattern}");
+            found.sort();
+            files.extend(found.into_iter().map(|f| (f, base.clone())));
+        } else {
+            // A missing file stays in the batch: it fails on its own, with its name, and the rest goes on.
+            let base = input.parent().map(Path::to_path_buf).unwrap_or_default();
+            files.push((input.clone(), base));
+        }
+    }
+    Ok(files)
+}
+
+/// Maps inputs to outputs: `OUT/<relative folder>/<stem>.<ext>` (+ `<stem>.mask.<ext>`), or, for
+/// one input and an OUT with an image extension or `-`, OUT itself.
+fn plan(inputs: &[PathBuf], output: &Path, naming: &Naming) -> Result<Vec<Job>> {
+    let stdin = inputs.iter().any(|p| p.as_os_str() == "-");
+    anyhow::ensure!(!stdin || inputs.len() == 1, "- (standard input) must be the only input");
+    let single = stdin || (inputs.len() == 1 && inputs[0].is_file());
+    let to_stdout = output.as_os_str() == "-";
+    if to_stdout {
+        anyhow::ensure!(single, "-o - (standard output) takes exactly one input");
+        anyhow::ensure!(naming.cutout != naming.mask, "standard output takes one image: drop --save-mask, or use --only-mask");
+    }
+    let input = if stdin { Place::Std } else { Place::File(inputs[0].clone()) };
+    let ext = naming.format.extension();
+    if single && (to_stdout || output.extension().is_some_and(|e| is_image(Path::new(&format!("x.{}", e.to_string_lossy()))))) {
+        let (cutout, mask) = if to_stdout {
+            (naming.cutout.then_some(Place::Std), naming.mask.then_some(Place::Std))
+        } else if naming.cutout {
+            (Some(Place::File(output.to_path_buf())), naming.mask.then(|| Place::File(output.with_extension(format!("mask.{ext}")))))
+        } else {
+            (None, Some(Place::File(output.to_path_buf())))
+        };
+        return Ok(vec![Job { input, cutout, mask }]);
+    }
+    if stdin {
+        let stem = output.join("stdin");
+        return Ok(vec![Job {
+            input,
+            cutout: naming.cutout.then(|| Place::File(stem.with_extension(ext))),
+            mask: naming.mask.then(|| Place::File(stem.with_extension(format!("mask.{ext}")))),
+        }]);
     }
     let mut jobs = Vec::new();
     let mut seen = HashSet::new();
-    for input in inputs {
-        let mut files = Vec::new();
-        let base: PathBuf = if input.is_dir() {
-            walk(input, &mut files)?;
-            input.clone()
-        } else {
-            files.push(input.clone());
-            input.parent().map(Path::to_path_buf).unwrap_or_default()
-        };
-        for file in files {
-            let rel = file.strip_prefix(&base).unwrap_or(&file).with_extension("");
-            let stem_path = output.join(rel);
-            let cutout = stem_path.with_extension("png");
+    for (file, base) in expand(inputs)? {
+        let rel = file.strip_prefix(&base).unwrap_or(&file).with_extension("");
+        let rel = if rel.is_absolute() { PathBuf::from(rel.file_name().unwrap_or_default()) } else { rel };
+        let stem_path = output.join(rel);
+        let cutout = stem_path.with_extension(ext);
+        let mask = stem_path.with_extension(format!("mask.{ext}"));
+        for out in [&cutout, &mask] {
             anyhow::ensure!(
-                seen.insert(cutout.clone()),
+                seen.insert(out.clone()),
                 "{} and another input would both write {}; process them separately",
                 file.display(),
-                cutout.display()
+                out.display()
             );
             anyhow::ensure!(
-                file.canonicalize().ok() != cutout.canonicalize().ok(),
+                file.canonicalize().ok().is_none() || file.canonicalize().ok() != out.canonicalize().ok(),
                 "{} would overwrite its own input; choose another output folder",
                 file.display()
             );
-            let mask = stem_path.with_extension("mask.png");
-            jobs.push(Job { input: file, cutout, mask });
         }
+        jobs.push(Job {
+            input: Place::File(file),
+            cutout: naming.cutout.then_some(Place::File(cutout)),
+            mask: naming.mask.then_some(Place::File(mask)),
+        });
     }
     Ok(jobs)
 }
@@ -271,6 +568,17 @@ fn plan(inputs: &[PathBuf], output: &Path) -> Result<Vec<Job>> {
 mod tests {
     use super::*;
 
+    fn png_naming(mask: bool) -> Naming {
+        Naming { format: Format::Png, cutout: true, mask }
+    }
+
+    fn file(p: &Option<Place>) -> PathBuf {
+        match p {
+            Some(Place::File(p)) => p.clone(),
+            other => panic!("{other:?}"),
+        }
+    }
+
     #[test]
     fn folder_inputs_keep_their_relative_structure() {
         let dir = tempfile::tempdir().unwrap();
@@ -278,10 +586,24 @@ mod tests {
         for f in ["in/a.jpg", "in/sub/b.PNG", "in/notes.txt"] {
             std::fs::write(dir.path().join(f), b"x").unwrap();
         }
-        let jobs = plan(&[dir.path().join("in")], &dir.path().join("out")).unwrap();
-        let outs: Vec<_> = jobs.iter().map(|j| j.cutout.strip_prefix(dir.path()).unwrap().to_path_buf()).collect();
+        let jobs = plan(&[dir.path().join("in")], &dir.path().join("out"), &png_naming(true)).unwrap();
+        let outs: Vec<_> = jobs.iter().map(|j| file(&j.cutout).strip_prefix(dir.path()).unwrap().to_path_buf()).collect();
         assert_eq!(outs, vec![PathBuf::from("out/a.png"), PathBuf::from("out/sub/b.png")]);
-        assert!(jobs[0].mask.ends_with("out/a.mask.png"));
+        assert!(file(&jobs[0].mask).ends_with("out/a.mask.png"));
+    }
+
+    #[test]
+    fn globs_keep_paths_below_their_literal_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("in/x")).unwrap();
+        for f in ["in/x/a.jpg", "in/x/b.txt", "in/c.jpg"] {
+            std::fs::write(dir.path().join(f), b"x").unwrap();
+        }
+        let pattern = dir.path().join("in/*/*.jpg");
+        let jobs = plan(&[pattern], &dir.path().join("out"), &png_naming(false)).unwrap();
+        assert_eq!(jobs.len(), 1);
+        assert_eq!(file(&jobs[0].cutout), dir.path().join("out/x/a.png"));
+        assert!(jobs[0].mask.is_none());
     }
 
     #[test]
@@ -289,9 +611,22 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let input = dir.path().join("a.jpg");
         std::fs::write(&input, b"x").unwrap();
-        let jobs = plan(&[input], &dir.path().join("cut.png")).unwrap();
-        assert_eq!(jobs[0].cutout, dir.path().join("cut.png"));
-        assert_eq!(jobs[0].mask, dir.path().join("cut.mask.png"));
+        let jobs = plan(&[input.clone()], &dir.path().join("cut.png"), &png_naming(true)).unwrap();
+        assert_eq!(file(&jobs[0].cutout), dir.path().join("cut.png"));
+        assert_eq!(file(&jobs[0].mask), dir.path().join("cut.mask.png"));
+        let webp = Naming { format: Format::WebpLossless, cutout: false, mask: true };
+        let jobs = plan(&[input], &dir.path().join("m.webp"), &webp).unwrap();
+        assert!(jobs[0].cutout.is_none());
+        assert_eq!(file(&jobs[0].mask), dir.path().join("m.webp"));
+    }
+
+    #[test]
+    fn standard_streams_take_one_image() {
+        let jobs = plan(&[PathBuf::from("-")], Path::new("-"), &png_naming(false)).unwrap();
+        assert_eq!(jobs[0].input, Place::Std);
+        assert_eq!(jobs[0].cutout, Some(Place::Std));
+        assert!(plan(&[PathBuf::from("-")], Path::new("-"), &png_naming(true)).is_err());
+        assert!(plan(&[PathBuf::from("-"), PathBuf::from("a.jpg")], Path::new("out"), &png_naming(false)).is_err());
     }
 
     #[test]
@@ -300,8 +635,16 @@ mod tests {
         std::fs::create_dir_all(dir.path().join("x")).unwrap();
         std::fs::write(dir.path().join("a.jpg"), b"x").unwrap();
         std::fs::write(dir.path().join("x/a.jpg"), b"x").unwrap();
-        let err = plan(&[dir.path().join("a.jpg"), dir.path().join("x/a.jpg")], &dir.path().join("out")).unwrap_err();
+        let err = plan(&[dir.path().join("a.jpg"), dir.path().join("x/a.jpg")], &dir.path().join("out"), &png_naming(false)).unwrap_err();
         assert!(err.to_string().contains("would both write"), "{err}");
+    }
+
+    #[test]
+    fn an_output_onto_its_own_input_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("a.png"), b"x").unwrap();
+        let err = plan(&[dir.path().join("a.png"), dir.path().join("a.png")], dir.path(), &png_naming(false)).unwrap_err();
+        assert!(err.to_string().contains("own input") || err.to_string().contains("both write"), "{err}");
     }
 
     #[test]
@@ -311,5 +654,15 @@ mod tests {
         assert!(parse_white_point("1.2").unwrap_err().contains("0.02..=0.99"));
         assert!(parse_max_megapixels("0.5").is_err());
         assert!(parse_max_megapixels("nan").is_err());
+    }
+
+    #[test]
+    fn colours_parse_in_every_form() {
+        assert_eq!(parse_color("#ff8000").unwrap(), [255, 128, 0]);
+        assert_eq!(parse_color("00ff00").unwrap(), [0, 255, 0]);
+        assert_eq!(parse_color("1, 2, 3").unwrap(), [1, 2, 3]);
+        assert_eq!(parse_color("White").unwrap(), [255, 255, 255]);
+        assert!(parse_color("#ggg000").is_err());
+        assert!(parse_color("300,0,0").is_err());
     }
 }

@@ -31,6 +31,17 @@ pub const CPU_RUNTIME: RuntimeBuild = RuntimeBuild {
     )],
 };
 
+/// ONNX Runtime's CUDA 13 build; its providers must sit beside the main library.
+pub const CUDA_RUNTIME: RuntimeBuild = RuntimeBuild {
+    name: "cuda",
+    pip_requirement: "onnxruntime-gpu==1.31.1",
+    files: &[
+        ("onnxruntime/capi/libonnxruntime.so.1.31.1", "5104254339ecadae808da771bd0b63b240f0dbd466514234905e54372435c303"),
+        ("onnxruntime/capi/libonnxruntime_providers_shared.so", "086ec1d5388f64153d9c63470d126693db9a182c8ce236d3a1119068471b8a0d"),
+        ("onnxruntime/capi/libonnxruntime_providers_cuda.so", "d5290158115fa5569a3fe8f1f4037ee9b0e86658a96e52f852bbb7039aa88137"),
+    ],
+};
+
 /// The command that installs the runtime, for error messages.
 pub const SETUP_HINT: &str = "run `rmbg-ultra setup` (or scripts/setup.sh), or set ORT_DYLIB_PATH to a libonnxruntime.so";
 
@@ -90,27 +101,41 @@ impl RuntimeBuild {
                 .map_err(|e| Error::runtime(format!("{member} not in {}: {e}", wheel.display()), ""))?;
             let target = dir.join(file_name(member));
             let mut tmp = tempfile::NamedTempFile::new_in(&dir).map_err(|e| Error::io(&dir, e))?;
-            let mut buf = Vec::with_capacity(entry.size() as usize);
-            entry.read_to_end(&mut buf).map_err(|e| Error::io(&wheel, e))?;
-            let got = crate::models::sha256_bytes(&buf);
+            let got = copy_hashing(&mut entry, tmp.as_file_mut()).map_err(|e| Error::io(&target, e))?;
             if got != *sha {
                 return Err(Error::runtime(
                     format!("{member} from {} has sha256 {got}, expected {sha}", self.pip_requirement),
                     "the package index served a different build; nothing was installed",
                 ));
             }
-            std::io::Write::write_all(&mut tmp, &buf).map_err(|e| Error::io(&target, e))?;
             tmp.persist(&target).map_err(|e| Error::io(&target, e.error))?;
         }
         Ok(self.library_path())
     }
 }
 
+/// Copies `from` into `to` and returns the sha256 of what went through, without holding it all.
+fn copy_hashing(from: &mut impl Read, to: &mut impl std::io::Write) -> std::io::Result<String> {
+    use sha2::Digest;
+    let mut hasher = sha2::Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = from.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+        to.write_all(&buf[..n])?;
+    }
+    Ok(hex::encode(hasher.finalize()))
+}
+
 fn file_name(member: &str) -> &str {
     member.rsplit('/').next().unwrap_or(member)
 }
 
-/// The library that [`init`] loads: `ORT_DYLIB_PATH`, else the CUDA build when installed, else the CPU build.
+/// The library that [`init`] loads: `ORT_DYLIB_PATH`, else the CUDA build when installed (it runs
+/// on the CPU too when no GPU is there), else the CPU build.
 pub fn find_library() -> Result<PathBuf> {
     if let Some(p) = std::env::var_os("ORT_DYLIB_PATH") {
         let p = PathBuf::from(p);
@@ -120,13 +145,13 @@ pub fn find_library() -> Result<PathBuf> {
             Err(Error::runtime(format!("ORT_DYLIB_PATH={} does not exist", p.display()), SETUP_HINT))
         };
     }
-    for build in [CPU_RUNTIME] {
+    for build in [CUDA_RUNTIME, CPU_RUNTIME] {
         if build.is_installed() {
             return Ok(build.library_path());
         }
     }
     Err(Error::runtime(
-        format!("the ONNX Runtime library was not found in {}", CPU_RUNTIME.dir().display()),
+        format!("the ONNX Runtime library was not found in {} or {}", CPU_RUNTIME.dir().display(), CUDA_RUNTIME.dir().display()),
         SETUP_HINT,
     ))
 }
@@ -154,6 +179,14 @@ pub fn init() -> Result<(&'static Path, &'static ort::environment::Environment)>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn copy_hashing_copies_and_hashes() {
+        let mut out = Vec::new();
+        let h = copy_hashing(&mut &b"abc"[..], &mut out).unwrap();
+        assert_eq!(out, b"abc");
+        assert_eq!(h, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    }
 
     #[test]
     fn library_lives_in_a_versioned_cache_folder() {
