@@ -27,7 +27,11 @@ pub fn python() -> PathBuf {
     let p = std::env::var_os("RMBG_ULTRA_PYREF")
         .map(PathBuf::from)
         .unwrap_or_else(|| repo_root().join(".venv-ref/bin/python"));
-    assert!(p.exists(), "reference Python {} not found: run scripts/pyref-venv.sh (or set RMBG_ULTRA_PYREF)", p.display());
+    assert!(
+        p.exists(),
+        "reference Python {} not found: run scripts/pyref-venv.sh (or set RMBG_ULTRA_PYREF)",
+        p.display()
+    );
     p
 }
 
@@ -111,7 +115,8 @@ pub fn read_npy<T: NpyElement>(path: &Path) -> (Vec<usize>, Vec<T>) {
     assert!(header.contains(&format!("'descr': '{}'", T::DESCR)), "{}: want {} in {header}", path.display(), T::DESCR);
     assert!(header.contains("'fortran_order': False"));
     let shape_txt = header.split("'shape': (").nth(1).unwrap().split(')').next().unwrap();
-    let shape: Vec<usize> = shape_txt.split(',').map(str::trim).filter(|s| !s.is_empty()).map(|s| s.parse().unwrap()).collect();
+    let shape: Vec<usize> =
+        shape_txt.split(',').map(str::trim).filter(|s| !s.is_empty()).map(|s| s.parse().unwrap()).collect();
     let size = std::mem::size_of::<T>();
     let data: Vec<T> = bytes[start + hlen..].chunks_exact(size).map(T::read_le).collect();
     assert_eq!(data.len(), shape.iter().product::<usize>());
@@ -130,4 +135,10 @@ pub fn byte_agreement(a: &[u8], b: &[u8]) -> (f64, u8) {
     let equal = a.iter().zip(b).filter(|(x, y)| x == y).count();
     let worst = a.iter().zip(b).map(|(x, y)| x.abs_diff(*y)).max().unwrap_or(0);
     (equal as f64 / a.len().max(1) as f64, worst)
+}
+
+/// Runs a snippet of Python in the reference venv (e.g. to write a test image with Pillow).
+pub fn run_reference_code(code: &str) {
+    let out = Command::new(python()).args(["-c", code]).output().expect("start reference python");
+    assert!(out.status.success(), "python -c failed:\n{}", String::from_utf8_lossy(&out.stderr));
 }

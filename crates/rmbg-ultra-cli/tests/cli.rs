@@ -1,0 +1,285 @@
+//! The `rmbg-ultra` binary on temporary folders: batches, bad input, streams, formats, interrupts.
+//! Needs the runtime and default model that `scripts/test.sh` installs (`rmbg-ultra setup`).
+
+#[path = "../../rmbg-ultra/tests/common/mod.rs"]
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_rmbg-ultra"))
+}
+
+fn run(args: &[&str]) -> Output {
+    bin().args(args).output().expect("start rmbg-ultra")
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn write_rgb(path: &Path, w: u32, h: u32) {
+    let img = image::RgbImage::from_fn(w, h, |x, y| image::Rgb([(x * 7 % 256) as u8, (y * 5 % 256) as u8, 128]));
+    img.save(path).unwrap();
+}
+
+/// A PNG whose header claims `w`×`h` pixels, with a valid IHDR and no real data.
+fn png_claiming(w: u32, h: u32) -> Vec<u8> {
+    let mut out = b"\x89PNG\r\n\x1a\n".to_vec();
+    let mut chunk = |kind: &[u8], data: &[u8]| {
+        out.extend_from_slice(&(data.len() as u32).to_be_bytes());
+        let mut body = kind.to_vec();
+        body.extend_from_slice(data);
+        out.extend_from_slice(&body);
+        out.extend_from_slice(&crc32fast::hash(&body).to_be_bytes());
+    };
+    let mut ihdr = Vec::new();
+    ihdr.extend_from_slice(&w.to_be_bytes());
+    ihdr.extend_from_slice(&h.to_be_bytes());
+    ihdr.extend_from_slice(&[8, 2, 0, 0, 0]);
+    chunk(b"IHDR", &ihdr);
+    chunk(b"IDAT", &[0x78, 0x9c, 0x03, 0x00, 0x00, 0x00, 0x00, 0x01]);
+    chunk(b"IEND", &[]);
+    out
+}
+
+/// Every file under `dir` (recursively), relative.
+fn files_in(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    fn walk(base: &Path, d: &Path, out: &mut Vec<String>) {
+        for e in std::fs::read_dir(d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                walk(base, &p, out)
+            } else {
+                out.push(p.strip_prefix(base).unwrap().to_string_lossy().into_owned())
+            }
+        }
+    }
+    if dir.exists() {
+        walk(dir, dir, &mut out);
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn a_batch_goes_on_past_bad_files_and_names_each() {
+    let dir = tempfile::tempdir().unwrap();
+    let inp = dir.path().join("in");
+    std::fs::create_dir(&inp).unwrap();
+    std::fs::write(inp.join("empty.png"), b"").unwrap();
+    std::fs::write(inp.join("corrupt.jpg"), b"this is not a jpeg at all").unwrap();
+    let photo = std::fs::read(common::testdata("photos/car.jpg")).unwrap();
+    std::fs::write(inp.join("truncated.jpg"), &photo[..photo.len() / 3]).unwrap();
+    std::fs::write(inp.join("bomb.png"), png_claiming(100_000, 100_000)).unwrap();
+    write_rgb(&inp.join("good.png"), 40, 30);
+    let out = dir.path().join("out");
+
+    let t = Instant::now();
+    let o = run(&["remove", "--method", "GuidedFilter", "-o", out.to_str().unwrap(), inp.to_str().unwrap()]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(t.elapsed() < Duration::from_secs(120), "the bomb must be refused from its header");
+    for name in ["empty.png", "corrupt.jpg", "truncated.jpg", "bomb.png"] {
+        assert!(err.contains(&format!("failed: {}", inp.join(name).display())), "summary lacks {name}:\n{err}");
+    }
+    assert!(err.contains("1 written, 4 failed"), "{err}");
+    assert!(err.contains("empty") && err.contains("truncated") && err.contains("100000"), "{err}");
+    assert_eq!(files_in(&out), vec!["good.png"], "only complete outputs, nothing else");
+}
+
+#[test]
+fn odd_formats_and_tiny_sizes_all_work() {
+    let dir = tempfile::tempdir().unwrap();
+    let inp = dir.path().join("in");
+    std::fs::create_dir(&inp).unwrap();
+    image::ImageBuffer::<image::Rgb<u16>, _>::from_fn(20, 10, |x, _| image::Rgb([x as u16 * 3000, 65535, 0])).save(inp.join("deep16.png")).unwrap();
+    image::GrayImage::from_fn(12, 9, |x, y| image::Luma([(x * y) as u8])).save(inp.join("grey.png")).unwrap();
+    image::RgbaImage::from_fn(9, 12, |x, _| image::Rgba([200, 10, 10, (x * 20) as u8])).save(inp.join("rgba.png")).unwrap();
+    write_rgb(&inp.join("one.png"), 1, 1);
+    write_rgb(&inp.join("tall.png"), 1, 257);
+    common::run_reference_code(&format!(
+        "from PIL import Image; Image.new('CMYK', (16, 8), (0, 128, 255, 30)).save(r'{}', quality=95)",
+        inp.join("cmyk.jpg").display()
+    ));
+    let out = dir.path().join("out");
+    let o = run(&["remove", "--json", "--method", "GuidedFilter", "--save-mask", "-o", out.to_str().unwrap(), inp.to_str().unwrap()]);
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{}\n{stdout}", stderr(&o));
+    for (name, w, h) in [("deep16", 20, 10), ("grey", 12, 9), ("rgba", 9, 12), ("one", 1, 1), ("tall", 1, 257), ("cmyk", 16, 8)] {
+        let cut = image::open(out.join(format!("{name}.png"))).unwrap();
+        assert_eq!((cut.width(), cut.height()), (w, h), "{name}");
+        assert_eq!(cut.color(), image::ColorType::Rgba8, "{name}");
+        let mask = image::open(out.join(format!("{name}.mask.png"))).unwrap();
+        assert_eq!(mask.color(), image::ColorType::L8, "{name}");
+    }
+    let lines: Vec<serde_json::Value> = stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), 7, "{stdout}");
+    assert!(lines[..6].iter().all(|l| l["status"] == "ok" && l["seconds"]["segment"].as_f64().unwrap() > 0.0), "{stdout}");
+    assert_eq!(lines[6]["summary"]["written"], 6);
+    assert_eq!(lines[6]["summary"]["failed"], 0);
+}
+
+#[test]
+fn existing_outputs_are_kept_unless_overwrite_and_inputs_never_touched() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("a.png");
+    write_rgb(&input, 16, 16);
+    let out = dir.path().join("out");
+    std::fs::create_dir(&out).unwrap();
+    std::fs::write(out.join("a.png"), b"keep me").unwrap();
+    let o = run(&["remove", "--method", "GuidedFilter", "-o", out.to_str().unwrap(), input.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("1 skipped"), "{}", stderr(&o));
+    assert_eq!(std::fs::read(out.join("a.png")).unwrap(), b"keep me");
+
+    let o = run(&["remove", "--overwrite", "--method", "GuidedFilter", "-o", out.to_str().unwrap(), input.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(image::open(out.join("a.png")).is_ok());
+
+    let before = std::fs::read(&input).unwrap();
+    let o = run(&["remove", "--overwrite", "--method", "GuidedFilter", "-o", dir.path().to_str().unwrap(), input.to_str().unwrap()]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("own input"), "{}", stderr(&o));
+    assert_eq!(std::fs::read(&input).unwrap(), before);
+}
+
+#[test]
+fn standard_input_to_standard_output() {
+    let bytes = std::fs::read(common::testdata("lemur/lemur.png")).unwrap();
+    let mut child = bin()
+        .args(["remove", "--quiet", "--only-mask", "--method", "GuidedFilter", "-o", "-", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(&mut child.stdin.take().unwrap(), &bytes).unwrap();
+    let o = child.wait_with_output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let mask = image::load_from_memory(&o.stdout).unwrap();
+    assert_eq!((mask.width(), mask.height(), mask.color()), (680, 440, image::ColorType::L8));
+}
+
+#[test]
+fn formats_background_and_only_mask() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("p.jpg");
+    std::fs::copy(common::testdata("photos/product.jpg"), &input).unwrap();
+    let (w, h) = image::image_dimensions(&input).unwrap();
+    let cases: [(&[&str], &str, image::ColorType); 4] = [
+        (&["--format", "webp"], "p.webp", image::ColorType::Rgba8),
+        (&["--format", "tiff", "--only-mask"], "p.mask.tiff", image::ColorType::L8),
+        (&["--background", "#ffffff"], "p.png", image::ColorType::Rgb8),
+        (&["--only-mask"], "p.mask.png", image::ColorType::L8),
+    ];
+    for (i, (opts, name, color)) in cases.iter().enumerate() {
+        let out = dir.path().join(format!("out{i}"));
+        let o = bin().args(["remove", "--method", "GuidedFilter", "-o", out.to_str().unwrap()]).args(*opts).arg(&input).output().unwrap();
+        assert!(o.status.success(), "{opts:?}: {}", stderr(&o));
+        assert_eq!(files_in(&out), vec![name.to_string()], "{opts:?}");
+        let img = image::open(out.join(name)).unwrap();
+        assert_eq!((img.width(), img.height(), img.color()), (w, h, *color), "{opts:?}");
+    }
+    // The composite shows the background where the mask is 0 and the photo where it is 255.
+    let mask = image::open(dir.path().join("out3/p.mask.png")).unwrap().to_luma8();
+    let flat = image::open(dir.path().join("out2/p.png")).unwrap().to_rgb8();
+    let photo = rmbg_ultra::decode::decode_file(&input, &Default::default()).unwrap();
+    for ((m, f), p) in mask.pixels().zip(flat.pixels()).zip(photo.pixels()) {
+        match m.0[0] {
+            0 => assert_eq!(f.0, [255, 255, 255]),
+            255 => assert_eq!(f.0, p.0),
+            _ => {}
+        }
+    }
+}
+
+#[test]
+fn out_of_range_options_name_option_value_and_range() {
+    let cases: [(&[&str], &str); 9] = [
+        (&["--erode", "0"], "--erode"),
+        (&["--erode", "256"], "--erode"),
+        (&["--dilate", "0"], "--dilate"),
+        (&["--black-point", "0"], "0.01..=0.98"),
+        (&["--black-point", "0.99"], "0.01..=0.98"),
+        (&["--white-point", "1"], "0.02..=0.99"),
+        (&["--max-megapixels", "0.5"], "1..=999"),
+        (&["--method", "Magic"], "GuidedFilter"),
+        (&["--device", "tpu"], "auto, cpu, cuda"),
+    ];
+    for (opts, want) in cases {
+        let o = bin().args(["remove", "-o", "/nonexistent-out"]).args(opts).arg("x.jpg").output().unwrap();
+        assert_eq!(o.status.code(), Some(2), "{opts:?}");
+        let err = stderr(&o);
+        assert!(err.contains(want) && err.contains(opts[1]), "{opts:?}: {err}");
+    }
+}
+
+#[test]
+fn help_explains_the_parameters_and_version_prints() {
+    let o = run(&["remove", "--help"]);
+    let help = String::from_utf8_lossy(&o.stdout);
+    for want in ["--erode", "INTO the subject", "--dilate", "OUT into the background", "--black-point", "transparent", "--white-point", "opaque", "[default: 6]", "0.01..=0.98"] {
+        assert!(help.contains(want), "help lacks {want:?}");
+    }
+    let o = run(&["--version"]);
+    assert!(String::from_utf8_lossy(&o.stdout).starts_with("rmbg-ultra "));
+}
+
+/// Starts a batch of copies of a photo and waits for its first finished output.
+fn start_batch(dir: &Path, copies: usize) -> (std::process::Child, PathBuf) {
+    let inp = dir.join("in");
+    std::fs::create_dir(&inp).unwrap();
+    for i in 0..copies {
+        std::fs::copy(common::testdata("photos/people.jpg"), inp.join(format!("p{i}.jpg"))).unwrap();
+    }
+    let out = dir.join("out");
+    let child = bin()
+        .args(["remove", "--quiet", "--method", "GuidedFilter", "--save-mask", "-o", out.to_str().unwrap(), inp.to_str().unwrap()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let t = Instant::now();
+    while files_in(&out).is_empty() {
+        assert!(t.elapsed() < Duration::from_secs(180), "no output appeared");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    (child, out)
+}
+
+fn assert_only_complete_outputs(out: &Path) {
+    let files = files_in(out);
+    assert!(!files.is_empty());
+    for f in &files {
+        assert!(f.ends_with(".png") && !f.starts_with('.'), "unexpected file {f}");
+        let img = image::open(out.join(f)).unwrap_or_else(|e| panic!("{f} is not a complete image: {e}"));
+        assert_eq!(img.width(), 1122, "{f}");
+    }
+}
+
+#[test]
+fn sigkill_mid_batch_leaves_only_complete_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut child, out) = start_batch(dir.path(), 6);
+    std::thread::sleep(Duration::from_millis(300));
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    assert_only_complete_outputs(&out);
+    assert!(files_in(&out).len() < 12, "the batch should not have finished");
+}
+
+#[test]
+fn ctrl_c_stops_after_the_image_in_hand() {
+    let dir = tempfile::tempdir().unwrap();
+    let (child, out) = start_batch(dir.path(), 6);
+    // SAFETY: sending SIGINT to our own child process.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(130), "{}", stderr(&o));
+    assert_only_complete_outputs(&out);
+    assert!(files_in(&out).len() < 12);
+}
