@@ -283,3 +283,38 @@ fn ctrl_c_stops_after_the_image_in_hand() {
     assert_only_complete_outputs(&out);
     assert!(files_in(&out).len() < 12);
 }
+
+#[test]
+fn cuda_without_gpu_falls_back_with_one_warning_unless_strict() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("a.png");
+    write_rgb(&input, 8, 8);
+    let out = dir.path().join("out");
+    let o = run(&["remove", "--device", "cuda", "--method", "GuidedFilter", "-o", out.to_str().unwrap(), input.to_str().unwrap()]);
+    let err = stderr(&o);
+    if err.contains("on cuda") {
+        return; // a machine with a working CUDA runtime: nothing to fall back from
+    }
+    assert!(o.status.success(), "{err}");
+    assert_eq!(err.matches("device is set to cuda, but not available, using cpu instead").count(), 1, "{err}");
+    assert!(err.contains("on cpu"), "the device used is reported: {err}");
+
+    let o = run(&["remove", "--device", "cuda", "--strict-device", "--overwrite", "-o", out.to_str().unwrap(), input.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("CUDA was asked for") && stderr(&o).contains("--device cpu"), "{}", stderr(&o));
+}
+
+#[test]
+fn folders_recurse_keep_structure_and_quiet_is_silent() {
+    let dir = tempfile::tempdir().unwrap();
+    let inp = dir.path().join("in");
+    std::fs::create_dir_all(inp.join("deeper/still")).unwrap();
+    write_rgb(&inp.join("top.png"), 6, 5);
+    write_rgb(&inp.join("deeper/still/low.jpg"), 5, 6);
+    std::fs::write(inp.join("deeper/readme.txt"), b"not an image").unwrap();
+    let out = dir.path().join("out");
+    let o = run(&["remove", "--quiet", "--no-detail", "-o", out.to_str().unwrap(), inp.to_str().unwrap()]);
+    assert!(o.status.success());
+    assert!(o.stderr.is_empty() && o.stdout.is_empty(), "--quiet printed: {}", stderr(&o));
+    assert_eq!(files_in(&out), vec!["deeper/still/low.png", "top.png"]);
+}
