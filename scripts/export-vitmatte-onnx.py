@@ -190,6 +190,7 @@ def main() -> None:
     ap.add_argument("model_dir", type=Path, help="folder with config.json and model.safetensors")
     ap.add_argument("output", type=Path, help="the .onnx file to write")
     ap.add_argument("--no-check", action="store_true", help="skip the comparison with PyTorch")
+    ap.add_argument("--tolerance", type=float, default=1e-4, help="largest |onnx - torch| accepted (default 1e-4)")
     args = ap.parse_args()
 
     from transformers import VitMatteForImageMatting
@@ -202,7 +203,7 @@ def main() -> None:
         tmp_path = Path(tmp) / "model.onnx"
         export(model, tmp_path)
         if not args.no_check:
-            check(model, tmp_path, DEFAULT_CHECK_SIZES)
+            check(model, tmp_path, DEFAULT_CHECK_SIZES, tol=args.tolerance)
         tmp_path.replace(args.output)
     print(f"wrote {args.output}", file=sys.stderr)
 

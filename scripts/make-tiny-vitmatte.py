@@ -194,8 +194,11 @@ def main() -> None:
     print(f"{args.size}: {n:,} parameters", file=sys.stderr)
     onnx_path = args.out / ("tiny-vitmatte.onnx" if args.size == "tiny" else "model.onnx")
     exporter.export(model, onnx_path)
-    sizes = exporter.DEFAULT_CHECK_SIZES if args.size == "tiny" else [(224, 224), (160, 288)]
-    exporter.check(model, onnx_path, sizes)
+    if args.size == "tiny":
+        exporter.check(model, onnx_path, exporter.DEFAULT_CHECK_SIZES)
+    else:
+        # Twelve random-weight layers amplify f32 rounding far more than trained weights do.
+        exporter.check(model, onnx_path, [(224, 224), (160, 288)], tol=1e-3)
     if args.size == "tiny":
         write_fixtures(model, args.out, onnx_path, args.seed)
     else:

@@ -99,3 +99,34 @@ fn coarse_mask_without_detail_matches_the_reference() {
 fn pymatting_matches_the_reference_on_average() {
     compare(&["--method", "PyMatting"], &common::photos(), 0.0, Some(0.5));
 }
+
+/// The ViTMatte path (trimap, max_megapixels resize, matting network, remap) with the committed
+/// tiny random-weight ViTMatte: the real weights cannot be fetched here, the arithmetic is the same.
+#[test]
+fn vitmatte_with_the_tiny_model_matches_the_reference() {
+    let model = common::testdata("vitmatte/tiny-vitmatte.onnx");
+    let model = model.to_str().unwrap();
+    let photos = common::photos();
+    compare(&["--method", "VITMatte", "--matting-model", model], &photos[..3], 0.999, None);
+    compare(
+        &["--method", "vitmatte-base-composition-1k", "--matting-model", model, "--max-megapixels", "1", "--erode", "3", "--dilate", "9", "--black-point", "0.2"],
+        &photos[3..],
+        0.999,
+        None,
+    );
+}
+
+#[test]
+fn vitmatte_local_without_a_model_says_where_it_looked_and_what_to_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(bin())
+        .args(["remove", "--method", "VITMatte(local)", "-o", dir.path().to_str().unwrap()])
+        .arg(common::testdata("lemur/lemur.png"))
+        .env("RMBG_ULTRA_COMFYUI_MODELS", dir.path())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains("vitmatte-small") && err.contains("rmbg-ultra models fetch vitmatte-small"), "{err}");
+    assert!(err.contains("never uses the network"), "{err}");
+}

@@ -4,11 +4,14 @@ use crate::compose;
 use crate::models::ModelStore;
 use crate::params::{DetailMethod, Device, Params};
 use crate::refine;
-use crate::remap::HistogramRemap;
+use crate::refine::vitmatte::{self, VitMatteSession};
+use crate::remap::{u8_to_unit, HistogramRemap};
 use crate::segment::{IsNetSession, Segmenter};
 use crate::Result;
 use image::{GrayImage, RgbImage, RgbaImage};
+use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// How a [`Remover`] finds and runs its models.
@@ -63,6 +66,8 @@ pub struct StageTimings {
 /// Background remover: models loaded once, then any number of frames.
 pub struct Remover {
     segmenter: Box<dyn Segmenter>,
+    /// ViTMatte sessions by model, loaded on first use and kept for the process.
+    matting: Mutex<HashMap<String, Arc<VitMatteSession>>>,
     options: RemoverOptions,
 }
 
@@ -70,7 +75,7 @@ impl Remover {
     pub fn new(options: RemoverOptions) -> Result<Self> {
         let segmenter =
             IsNetSession::open(&options.store, &options.seg_model, options.device, options.strict_device, options.allow_fetch)?;
-        Ok(Remover { segmenter: Box::new(segmenter), options })
+        Ok(Remover { segmenter: Box::new(segmenter), matting: Mutex::default(), options })
     }
 
     pub fn options(&self) -> &RemoverOptions {
@@ -86,9 +91,29 @@ impl Remover {
     pub fn prepare(&self, params: &Params) -> Result<()> {
         params.validate()?;
         if params.process_detail && params.method.is_vitmatte() {
-            return Err(crate::Error::NotSupported(params.method.node_name().to_string()));
+            self.matting_session(params.method)?;
         }
         Ok(())
+    }
+
+    /// The ViTMatte session a method uses, loading it (and fetching it, where allowed) once.
+    fn matting_session(&self, method: DetailMethod) -> Result<Arc<VitMatteSession>> {
+        let explicit = self.options.matting_model.as_deref();
+        let key = explicit.or(vitmatte::model_id(method)).unwrap_or("vitmatte-small").to_string();
+        let mut sessions = self.matting.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(session) = sessions.get(&key) {
+            return Ok(session.clone());
+        }
+        let path = vitmatte::locate_model(
+            &self.options.store,
+            method,
+            explicit,
+            self.options.comfyui_models.as_deref(),
+            self.options.allow_fetch,
+        )?;
+        let session = Arc::new(VitMatteSession::load(&path, &key, self.options.device, self.options.strict_device)?);
+        sessions.insert(key, session.clone());
+        Ok(session)
     }
 
     /// One frame through the node: coarse mask, detail method, remap, RGBA.
@@ -111,7 +136,16 @@ impl Remover {
 
     /// The detail stage on a coarse 0/255 mask; returns the final u8 alpha.
     pub fn refine(&self, image: &RgbImage, coarse: &GrayImage, params: &Params) -> Result<GrayImage> {
-        refine_without_models(image, coarse, params)
+        if !params.method.is_vitmatte() {
+            return refine_without_models(image, coarse, params);
+        }
+        // node-behaviour.md §7: trimap from the binary mask, ViTMatte, then the remap of its u8 alpha.
+        let session = self.matting_session(params.method)?;
+        let trimap = crate::trimap::vitmatte_trimap(coarse, params.detail_erode, params.detail_dilate);
+        let mut alpha = session.estimate_alpha(image, &trimap, params.max_megapixels)?;
+        let remap = HistogramRemap::new(params.black_point, params.white_point);
+        alpha.iter_mut().for_each(|v| *v = remap.apply_u8(u8_to_unit(*v)));
+        Ok(alpha)
     }
 }
 

@@ -117,7 +117,11 @@ pub fn download(
             return Err(Error::model(
                 model,
                 format!("{url} refused access to {file} of {repo} (HTTP {status})"),
-                if cfg.token.is_some() { "the token in HF_TOKEN has no access to this repository" } else { "set HF_TOKEN to a token with access" },
+                if cfg.token.is_some() {
+                    "the token in HF_TOKEN has no access to this repository"
+                } else {
+                    "set HF_TOKEN to a token with access"
+                },
             ))
         }
         _ => return Err(Error::model(model, format!("downloading {file} of {repo} from {url} failed with HTTP {status}"), "")),
@@ -136,11 +140,8 @@ pub fn download(
         _ => Path::new("."),
     };
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".rmbg-ultra-download-")
-        .suffix(".part")
-        .tempfile_in(dir)
-        .map_err(|e| Error::io(dir, e))?;
+    let mut tmp =
+        tempfile::Builder::new().prefix(".rmbg-ultra-download-").suffix(".part").tempfile_in(dir).map_err(|e| Error::io(dir, e))?;
     let mut hasher = Sha256::new();
     let mut done = 0u64;
     let mut buf = vec![0u8; 1 << 20];
@@ -151,7 +152,11 @@ pub fn download(
             Ok(n) => n,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
             Err(e) => {
-                return Err(Error::model(model, format!("download of {url} broke off after {done} bytes: {e}"), "nothing was installed; try again"))
+                return Err(Error::model(
+                    model,
+                    format!("download of {url} broke off after {done} bytes: {e}"),
+                    "nothing was installed; try again",
+                ))
             }
         };
         hasher.update(&buf[..n]);
