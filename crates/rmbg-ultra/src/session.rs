@@ -57,13 +57,18 @@ impl OnnxSession {
         &self.model
     }
 
-    /// Runs the model on one f32 input and returns its first output (shape, data).
+    /// Runs the model on one f32 input and returns its first output (shape, data). Only that output
+    /// is asked for, so ONNX Runtime skips the branches that feed the others (IS-Net's side outputs).
     pub fn run_f32(&self, input: &str, shape: &[usize], data: Vec<f32>) -> Result<(Vec<usize>, Vec<f32>)> {
         let fail = |e: ort::Error| Error::model(&self.model, format!("inference failed: {e}"), "");
         let tensor = ort::value::Tensor::from_array((shape.to_vec(), data)).map_err(fail)?;
         let mut session = self.session.lock().unwrap_or_else(|p| p.into_inner());
-        let outputs = session.run(ort::inputs![input => tensor]).map_err(fail)?;
-        let (out_shape, out) = outputs[0].try_extract_tensor::<f32>().map_err(fail)?;
+        let first = session.outputs().first().map(|o| o.name().to_string()).ok_or_else(|| Error::model(&self.model, "has no outputs", ""))?;
+        let options = ort::session::RunOptions::new()
+            .map_err(fail)?
+            .with_outputs(ort::session::OutputSelector::no_default().with(first.as_str()));
+        let outputs = session.run_with_options(ort::inputs![input => tensor], &options).map_err(fail)?;
+        let (out_shape, out) = outputs[first.as_str()].try_extract_tensor::<f32>().map_err(fail)?;
         Ok((out_shape.iter().map(|&d| d as usize).collect(), out.to_vec()))
     }
 
