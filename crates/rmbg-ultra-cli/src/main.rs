@@ -33,6 +33,8 @@ enum Command {
     /// List, fetch, verify or locate models.
     #[command(subcommand)]
     Models(ModelsCommand),
+    /// Run the HTTP service: POST /v1/remove, GET /healthz, /v1/models, /metrics.
+    Serve(rmbg_ultra_server::ServeArgs),
 }
 
 #[derive(Subcommand)]
@@ -70,6 +72,7 @@ fn main() -> ExitCode {
         Command::Remove(args) => remove::run(args, cli.quiet),
         Command::Setup { cuda } => setup(cuda, cli.quiet).map(|_| ExitCode::SUCCESS),
         Command::Models(cmd) => models_command(cmd, cli.quiet).map(|_| ExitCode::SUCCESS),
+        Command::Serve(args) => rmbg_ultra_server::run(args).map(|_| ExitCode::SUCCESS),
     };
     match result {
         Ok(code) => code,

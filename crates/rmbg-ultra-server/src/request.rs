@@ -1,0 +1,205 @@
+//! The parameters of `POST /v1/remove`, from the query string and/or multipart form fields, with
+//! the CLI's option names (`black-point` and `black_point` alike) and the node's ranges.
+
+use crate::error::ApiError;
+use rmbg_ultra::encode::Format;
+use rmbg_ultra::params::{BLACK_POINT_RANGE, DILATE_RANGE, ERODE_RANGE, MAX_MEGAPIXELS_RANGE, WHITE_POINT_RANGE};
+use rmbg_ultra::{DetailMethod, Params};
+use std::collections::BTreeSet;
+
+/// What the client gets back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Output {
+    /// Input RGB + alpha (RGBA).
+    #[default]
+    Cutout,
+    /// The alpha as an 8-bit grey image.
+    Mask,
+}
+
+/// One request's settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RequestSpec {
+    pub params: Params,
+    pub output: Output,
+    pub format: Format,
+}
+
+/// Every accepted parameter name (after `-` → `_`), for the "unknown parameter" message.
+pub const KNOWN: &[&str] = &[
+    "method",
+    "erode",
+    "dilate",
+    "black_point",
+    "white_point",
+    "no_detail",
+    "max_megapixels",
+    "output",
+    "format",
+];
+
+/// Collects `name=value` pairs (query first, then form fields) into a spec. Unknown or repeated
+/// names and out-of-range values are errors naming the parameter, the value and what is allowed.
+#[derive(Debug, Clone)]
+pub struct SpecBuilder {
+    spec: RequestSpec,
+    seen: BTreeSet<&'static str>,
+}
+
+impl SpecBuilder {
+    pub fn new(default_method: DetailMethod) -> Self {
+        SpecBuilder {
+            spec: RequestSpec {
+                params: Params { method: default_method, ..Params::default() },
+                output: Output::Cutout,
+                format: Format::Png,
+            },
+            seen: BTreeSet::new(),
+        }
+    }
+
+    pub fn set(&mut self, raw_name: &str, value: &str) -> Result<(), ApiError> {
+        let norm = canonical(raw_name);
+        let Some(&name) = KNOWN.iter().find(|k| **k == norm) else {
+            return Err(ApiError::bad_parameter(format!(
+                "unknown parameter {raw_name:?}: known parameters are {} (`-` and `_` are interchangeable; the image goes in the body or in multipart field `file`)",
+                KNOWN.join(", ")
+            )));
+        };
+        if !self.seen.insert(name) {
+            return Err(ApiError::bad_parameter(format!("parameter {name} is given more than once")));
+        }
+        let value = value.trim();
+        let p = &mut self.spec.params;
+        match name {
+            "method" => {
+                p.method = value.parse().map_err(|_| {
+                    ApiError::bad_parameter(format!(
+                        "invalid method = {value:?}: allowed {}",
+                        DetailMethod::ALL.iter().map(|m| format!("{} ({})", m.node_name(), m.id())).collect::<Vec<_>>().join(", ")
+                    ))
+                })?
+            }
+            "erode" => p.detail_erode = int(name, value, ERODE_RANGE)?,
+            "dilate" => p.detail_dilate = int(name, value, DILATE_RANGE)?,
+            "black_point" => p.black_point = float(name, value, BLACK_POINT_RANGE)?,
+            "white_point" => p.white_point = float(name, value, WHITE_POINT_RANGE)?,
+            "max_megapixels" => p.max_megapixels = float(name, value, MAX_MEGAPIXELS_RANGE)?,
+            "no_detail" => p.process_detail = !boolean(name, value)?,
+            "output" => {
+                self.spec.output = match value.to_ascii_lowercase().as_str() {
+                    "cutout" | "rgba" => Output::Cutout,
+                    "mask" | "alpha" => Output::Mask,
+                    _ => return Err(ApiError::bad_parameter(format!("invalid output = {value:?}: allowed cutout, mask"))),
+                }
+            }
+            "format" => {
+                self.spec.format =
+                    value.parse().map_err(|_| ApiError::bad_parameter(format!("invalid format = {value:?}: allowed png, webp, tiff")))?
+            }
+            _ => unreachable!("every KNOWN name is handled"),
+        }
+        Ok(())
+    }
+
+    /// Parses an `application/x-www-form-urlencoded` string (a query string).
+    pub fn set_query(&mut self, query: &str) -> Result<(), ApiError> {
+        for (k, v) in form_urlencoded::parse(query.as_bytes()) {
+            if k.is_empty() {
+                continue;
+            }
+            self.set(&k, &v)?;
+        }
+        Ok(())
+    }
+
+    pub fn build(self) -> RequestSpec {
+        self.spec
+    }
+}
+
+fn canonical(name: &str) -> String {
+    let n = name.trim().to_ascii_lowercase().replace('-', "_");
+    // The node's own input names work too.
+    match n.as_str() {
+        "detail_method" => "method".into(),
+        "detail_erode" => "erode".into(),
+        "detail_dilate" => "dilate".into(),
+        _ => n,
+    }
+}
+
+fn int(name: &str, value: &str, (lo, hi): (u32, u32)) -> Result<u32, ApiError> {
+    match value.parse::<i64>() {
+        Ok(v) if v >= lo as i64 && v <= hi as i64 => Ok(v as u32),
+        _ => Err(ApiError::bad_parameter(format!("invalid {name} = {value:?}: allowed integers {lo}..={hi}"))),
+    }
+}
+
+fn float(name: &str, value: &str, (lo, hi): (f64, f64)) -> Result<f64, ApiError> {
+    match value.parse::<f64>() {
+        Ok(v) if v.is_finite() && v >= lo && v <= hi => Ok(v),
+        _ => Err(ApiError::bad_parameter(format!("invalid {name} = {value:?}: allowed {lo}..={hi}"))),
+    }
+}
+
+fn boolean(name: &str, value: &str) -> Result<bool, ApiError> {
+    match value.to_ascii_lowercase().as_str() {
+        // A bare `?no_detail` means yes, as the CLI flag does.
+        "" | "1" | "true" | "yes" | "on" => Ok(true),
+        "0" | "false" | "no" | "off" => Ok(false),
+        _ => Err(ApiError::bad_parameter(format!("invalid {name} = {value:?}: allowed true, false (1, 0, yes, no, on, off)"))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(q: &str) -> Result<RequestSpec, ApiError> {
+        let mut b = SpecBuilder::new(DetailMethod::VitMatte);
+        b.set_query(q)?;
+        Ok(b.build())
+    }
+
+    #[test]
+    fn defaults_are_the_nodes() {
+        let s = parse("").unwrap();
+        assert_eq!(s.params, Params::default());
+        assert_eq!((s.output, s.format), (Output::Cutout, Format::Png));
+    }
+
+    #[test]
+    fn cli_names_with_dashes_or_underscores() {
+        let s = parse("method=GuidedFilter&erode=3&dilate=4&black-point=0.1&white_point=0.9&no_detail&max-megapixels=3&output=mask&format=webp")
+            .unwrap();
+        assert_eq!(s.params.method, DetailMethod::GuidedFilter);
+        assert_eq!((s.params.detail_erode, s.params.detail_dilate), (3, 4));
+        assert_eq!((s.params.black_point, s.params.white_point, s.params.max_megapixels), (0.1, 0.9, 3.0));
+        assert!(!s.params.process_detail);
+        assert_eq!((s.output, s.format), (Output::Mask, Format::WebpLossless));
+        assert!(parse("method=guided-filter&no_detail=false").unwrap().params.process_detail);
+        assert_eq!(parse("detail_method=PyMatting").unwrap().params.method, DetailMethod::PyMatting);
+    }
+
+    #[test]
+    fn errors_name_parameter_value_and_range() {
+        for (q, want) in [
+            ("erode=0", "invalid erode = \"0\": allowed integers 1..=255"),
+            ("dilate=x", "invalid dilate = \"x\""),
+            ("black_point=0.99", "invalid black_point = \"0.99\": allowed 0.01..=0.98"),
+            ("white-point=NaN", "invalid white_point = \"NaN\": allowed 0.02..=0.99"),
+            ("max_megapixels=1000", "allowed 1..=999"),
+            ("method=Magic", "GuidedFilter (guided-filter)"),
+            ("output=both", "allowed cutout, mask"),
+            ("format=gif", "allowed png, webp, tiff"),
+            ("no_detail=maybe", "invalid no_detail"),
+            ("colour=red", "unknown parameter \"colour\""),
+            ("erode=3&erode=4", "more than once"),
+        ] {
+            let e = parse(q).unwrap_err();
+            assert_eq!(e.status, axum::http::StatusCode::BAD_REQUEST);
+            assert!(e.detail.contains(want), "{q}: {} lacks {want}", e.detail);
+        }
+    }
+}
