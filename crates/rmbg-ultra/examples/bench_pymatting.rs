@@ -1,0 +1,180 @@
+//! Times the "PyMatting" detail method on one case prepared by bench/bench_pymatting.py (which
+//! runs pymatting on the same case and prints the comparison). Not a test.
+//!
+//!   bench_pymatting CASE_DIR [--repeat N] [--factor-only]
+//!
+//! `--factor-only` (alpha cases): builds the system once and prints the thread CPU time of each
+//! incomplete Cholesky factorisation and each preconditioner application (for tuning).
+//!
+//! CASE_DIR holds `case.json` ({"kind": "node", "detail_range", "black_point", "white_point"} or
+//! {"kind": "alpha"}), `image.npy` (u8 H×W×3) and `mask.npy` (node: u8 binary mask) or
+//! `trimap.npy` (alpha: u8 trimap, read as v/255). Prints one JSON line with the timings, solver
+//! statistics and memory, and writes the result to CASE_DIR/ours.npy (u8 for node, f64 alpha).
+
+use rmbg_ultra::refine::pymatting::{estimate_alpha_cf_with, mask_edge_detail_with_report, CfReport, EPSILON};
+use serde_json::{json, Value};
+use std::path::Path;
+use std::time::Instant;
+
+fn read_npy_u8(path: &Path) -> (Vec<usize>, Vec<u8>) {
+    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    assert_eq!(&bytes[..6], b"\x93NUMPY", "{} is not .npy", path.display());
+    let (hlen, start) = if bytes[6] == 1 {
+        (u16::from_le_bytes([bytes[8], bytes[9]]) as usize, 10)
+    } else {
+        (u32::from_le_bytes(bytes[8..12].try_into().unwrap()) as usize, 12)
+    };
+    let header = std::str::from_utf8(&bytes[start..start + hlen]).unwrap();
+    assert!(header.contains("'|u1'") && header.contains("'fortran_order': False"), "{}: {header}", path.display());
+    let dims = header.split("'shape': (").nth(1).unwrap().split(')').next().unwrap();
+    let shape: Vec<usize> = dims.split(',').map(str::trim).filter(|s| !s.is_empty()).map(|s| s.parse().unwrap()).collect();
+    let data = bytes[start + hlen..].to_vec();
+    assert_eq!(data.len(), shape.iter().product::<usize>());
+    (shape, data)
+}
+
+fn write_npy(path: &Path, descr: &str, shape: &[usize], data: &[u8]) {
+    let dims: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
+    let mut header = format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': ({},), }}", dims.join(", "));
+    while (10 + header.len() + 1) % 64 != 0 {
+        header.push(' ');
+    }
+    header.push('\n');
+    let mut out = b"\x93NUMPY\x01\x00".to_vec();
+    out.extend_from_slice(&(header.len() as u16).to_le_bytes());
+    out.extend_from_slice(header.as_bytes());
+    out.extend_from_slice(data);
+    std::fs::write(path, out).unwrap();
+}
+
+/// A field of /proc/self/status in bytes (VmRSS, VmHWM).
+fn proc_status_bytes(field: &str) -> u64 {
+    let s = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    s.lines()
+        .find(|l| l.starts_with(field))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse::<u64>().ok())
+        .map_or(0, |kb| kb * 1024)
+}
+
+/// CPU time of all threads of this process so far, in seconds (from /proc/self/task/*/schedstat).
+fn cpu_seconds() -> f64 {
+    let mut ns = 0u64;
+    if let Ok(tasks) = std::fs::read_dir("/proc/self/task") {
+        for t in tasks.flatten() {
+            if let Ok(s) = std::fs::read_to_string(t.path().join("schedstat")) {
+                ns += s.split_whitespace().next().and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+            }
+        }
+    }
+    ns as f64 * 1e-9
+}
+
+/// Resets the peak RSS (VmHWM) to the current RSS (Linux ≥ 4.0).
+fn reset_peak_rss() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
+fn report_json(r: &CfReport) -> Value {
+    json!({
+        "unknowns": r.unknowns, "matrix_nnz": r.matrix_nnz, "factor_nnz": r.factor_nnz, "shift": r.shift,
+        "iterations": r.iterations, "relative_residual": r.relative_residual, "solver_bytes": r.solver_bytes,
+        "blur_s": r.blur_s, "laplacian_s": r.laplacian_s, "factor_s": r.factor_s, "cg_s": r.cg_s,
+    })
+}
+
+/// CPU time of the calling thread in seconds (/proc/thread-self/schedstat).
+fn thread_cpu_seconds() -> f64 {
+    std::fs::read_to_string("/proc/thread-self/schedstat")
+        .ok()
+        .and_then(|s| s.split_whitespace().next().and_then(|v| v.parse::<u64>().ok()))
+        .map_or(0.0, |ns| ns as f64 * 1e-9)
+}
+
+fn factor_only(img: &[f64], tri: &[f64], w: usize, h: usize, repeat: usize) {
+    use rmbg_ultra::refine::pymatting::{laplacian, preconditioner, trimap};
+    let split = trimap::trimap_split(tri, w, h).unwrap();
+    let sys = laplacian::matting_system(&laplacian::F64Image { data: img, width: w }, &split, EPSILON);
+    let (mut fac, mut app) = (Vec::new(), Vec::new());
+    for _ in 0..repeat {
+        let c = thread_cpu_seconds();
+        let f = preconditioner::ichol(&sys.a).unwrap();
+        fac.push(thread_cpu_seconds() - c);
+        let mut z = sys.b.clone();
+        let c = thread_cpu_seconds();
+        f.solve_in_place(&mut z);
+        app.push(thread_cpu_seconds() - c);
+    }
+    let min = |v: &[f64]| v.iter().cloned().fold(f64::INFINITY, f64::min);
+    println!("{}", json!({"factor_cpu_s": min(&fac), "apply_cpu_s": min(&app), "n": sys.a.n}));
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let dir = Path::new(args.first().expect("usage: bench_pymatting CASE_DIR [--repeat N]"));
+    let repeat: usize = args.iter().position(|a| a == "--repeat").map_or(3, |i| args[i + 1].parse().unwrap());
+    let case: Value = serde_json::from_str(&std::fs::read_to_string(dir.join("case.json")).unwrap()).unwrap();
+    let (shape, rgb) = read_npy_u8(&dir.join("image.npy"));
+    let (h, w) = (shape[0], shape[1]);
+
+    let mut seconds = Vec::new();
+    let mut cpu = Vec::new();
+    let mut last: Option<CfReport> = None;
+    let rss_before;
+    match case["kind"].as_str().unwrap() {
+        "node" => {
+            let image = image::RgbImage::from_raw(w as u32, h as u32, rgb).unwrap();
+            let (_, m) = read_npy_u8(&dir.join("mask.npy"));
+            let mask = image::GrayImage::from_raw(w as u32, h as u32, m).unwrap();
+            let (range, bp, wp) = (
+                case["detail_range"].as_u64().unwrap() as u32,
+                case["black_point"].as_f64().unwrap(),
+                case["white_point"].as_f64().unwrap(),
+            );
+            reset_peak_rss();
+            rss_before = proc_status_bytes("VmRSS:");
+            let mut out = None;
+            for _ in 0..repeat {
+                let (t, c) = (Instant::now(), cpu_seconds());
+                let (o, r) = mask_edge_detail_with_report(&image, &mask, range, bp, wp).expect("mask_edge_detail");
+                seconds.push(t.elapsed().as_secs_f64());
+                cpu.push(cpu_seconds() - c);
+                out = Some(o);
+                last = Some(r);
+            }
+            write_npy(&dir.join("ours.npy"), "|u1", &[h, w], out.unwrap().as_raw());
+        }
+        "alpha" => {
+            let img: Vec<f64> = rgb.iter().map(|&v| v as f64 / 255.0).collect();
+            let (_, t) = read_npy_u8(&dir.join("trimap.npy"));
+            let tri: Vec<f64> = t.iter().map(|&v| v as f64 / 255.0).collect();
+            if args.iter().any(|a| a == "--factor-only") {
+                return factor_only(&img, &tri, w, h, repeat);
+            }
+            reset_peak_rss();
+            rss_before = proc_status_bytes("VmRSS:");
+            let mut out = None;
+            for _ in 0..repeat {
+                let (t, c) = (Instant::now(), cpu_seconds());
+                let (a, r) = estimate_alpha_cf_with(&img, &tri, w, h, EPSILON).expect("estimate_alpha_cf");
+                seconds.push(t.elapsed().as_secs_f64());
+                cpu.push(cpu_seconds() - c);
+                out = Some(a);
+                last = Some(r);
+            }
+            let bytes: Vec<u8> = out.unwrap().iter().flat_map(|v| v.to_le_bytes()).collect();
+            write_npy(&dir.join("ours.npy"), "<f8", &[h, w], &bytes);
+        }
+        k => panic!("unknown case kind {k}"),
+    }
+    let peak = proc_status_bytes("VmHWM:");
+    let line = json!({
+        "seconds": seconds,
+        "cpu_seconds": cpu,
+        "threads": rayon::current_num_threads(),
+        "rss_before": rss_before,
+        "peak_rss": peak,
+        "report": report_json(&last.unwrap()),
+    });
+    println!("{line}");
+}
