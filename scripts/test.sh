@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The whole test suite: the pinned Python reference venv, runtime and default model (both cached
-# and idempotent), then every Rust test in release mode.
+# and idempotent), every Rust test in release mode, then the ComfyUI node's tests (their own venv).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/pyref-venv.sh
 cargo build --release --locked
 target/release/rmbg-ultra setup --quiet
 cargo test --release --locked --workspace "$@"
+scripts/test-comfyui.sh

