@@ -273,7 +273,7 @@ def test_missing_rmbg_model_says_where_to_put_it(photo_batch, tmp_path):
         run_node(**{k: v for k, v in inputs(frames[:1]).items() if k != "seg_model"})  # a saved workflow
     msg = str(e.value)
     assert str(tmp_path / "rmbg" / "RMBG-1.4") in msg and "model.pth" in msg, msg
-    assert "huggingface.co/briaai/RMBG-1.4" in msg and "isnet-general" in msg, msg
+    assert "Hugging Face repository briaai/RMBG-1.4" in msg and "isnet-general" in msg, msg
     assert not COMFY.bars
 
 
@@ -304,7 +304,7 @@ def test_missing_vitmatte_model_says_where_to_put_it(photo_batch, tmp_path, meth
         pytest.skip("the library has no ViTMatte yet")
     folder = "vitmatte-base-composition-1k" if "base" in method else "vitmatte"
     assert isinstance(e.value, models.ModelNotFound), msg
-    assert str(models_dir / folder) in msg and "model.safetensors" in msg and "huggingface.co/hustvl/" in msg, msg
+    assert str(models_dir / folder) in msg and "model.safetensors" in msg and "Hugging Face repository hustvl/" in msg, msg
     assert not COMFY.bars
 
 

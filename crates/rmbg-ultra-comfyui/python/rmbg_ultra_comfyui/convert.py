@@ -199,7 +199,7 @@ def rmbg_from_weights(path: Path):
         raise ConversionError(
             f"{path} is not BRIA RMBG-1.4's state dict ({len(missing)} weights missing, e.g. {missing[:3]}; "
             f"{len(unexpected)} unexpected, e.g. {unexpected[:3]}). Take model.pth from "
-            "https://huggingface.co/briaai/RMBG-1.4"
+            "the Hugging Face repository briaai/RMBG-1.4"
         )
     return model.eval()
 

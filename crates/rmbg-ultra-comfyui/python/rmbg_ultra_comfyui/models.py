@@ -271,7 +271,7 @@ def segmentation_model(seg_model: str, allow_fetch: bool) -> str:
             models = comfyui_models_dir()
             where = str(models / "rmbg" / RMBG_FOLDER) if models is not None else "ComfyUI/models/rmbg/RMBG-1.4"
             raise ModelNotFound(
-                f"RMBG-1.4 model not found. Put model.pth from https://huggingface.co/briaai/RMBG-1.4 "
+                f"RMBG-1.4 model not found. Put model.pth from the Hugging Face repository briaai/RMBG-1.4 "
                 f"(or its onnx/model.onnx) into {where}, or set seg_model to isnet-general. "
                 f"Searched: {'; '.join(searched + [str(_native.model_cache_path(model_id))]) or 'no ComfyUI folders'}"
                 f"{'' if allow_fetch else '; not downloaded (offline or VITMatte(local))'}. rmbg-ultra: {e}"
@@ -318,7 +318,7 @@ def explain_matting_error(method, error):
     where = models / name if models is not None else Path("ComfyUI/models") / name
     model_id = "vitmatte-base" if name != "vitmatte" else "vitmatte-small"
     return ModelNotFound(
-        f"{method}: ViTMatte model not found. Put the files of https://huggingface.co/{repo} (config.json and "
+        f"{method}: ViTMatte model not found. Put the files of the Hugging Face repository {repo} (config.json and "
         f"model.safetensors; the node converts them to ONNX once) or an ONNX model.onnx into {where}, or run "
         f"`python -m rmbg_ultra_comfyui fetch {model_id}` with ComfyUI's Python where Hugging Face is reachable"
         f"{'' if method != LOCAL_METHOD else ' (VITMatte(local) never downloads)'}. rmbg-ultra: {msg}"
