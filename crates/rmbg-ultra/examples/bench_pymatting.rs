@@ -16,36 +16,8 @@ use serde_json::{json, Value};
 use std::path::Path;
 use std::time::Instant;
 
-fn read_npy_u8(path: &Path) -> (Vec<usize>, Vec<u8>) {
-    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    assert_eq!(&bytes[..6], b"\x93NUMPY", "{} is not .npy", path.display());
-    let (hlen, start) = if bytes[6] == 1 {
-        (u16::from_le_bytes([bytes[8], bytes[9]]) as usize, 10)
-    } else {
-        (u32::from_le_bytes(bytes[8..12].try_into().unwrap()) as usize, 12)
-    };
-    let header = std::str::from_utf8(&bytes[start..start + hlen]).unwrap();
-    assert!(header.contains("'|u1'") && header.contains("'fortran_order': False"), "{}: {header}", path.display());
-    let dims = header.split("'shape': (").nth(1).unwrap().split(')').next().unwrap();
-    let shape: Vec<usize> = dims.split(',').map(str::trim).filter(|s| !s.is_empty()).map(|s| s.parse().unwrap()).collect();
-    let data = bytes[start + hlen..].to_vec();
-    assert_eq!(data.len(), shape.iter().product::<usize>());
-    (shape, data)
-}
-
-fn write_npy(path: &Path, descr: &str, shape: &[usize], data: &[u8]) {
-    let dims: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
-    let mut header = format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': ({},), }}", dims.join(", "));
-    while (10 + header.len() + 1) % 64 != 0 {
-        header.push(' ');
-    }
-    header.push('\n');
-    let mut out = b"\x93NUMPY\x01\x00".to_vec();
-    out.extend_from_slice(&(header.len() as u16).to_le_bytes());
-    out.extend_from_slice(header.as_bytes());
-    out.extend_from_slice(data);
-    std::fs::write(path, out).unwrap();
-}
+#[path = "../tests/common/mod.rs"]
+mod common;
 
 /// A field of /proc/self/status in bytes (VmRSS, VmHWM).
 fn proc_status_bytes(field: &str) -> u64 {
@@ -114,7 +86,7 @@ fn main() {
     let dir = Path::new(args.first().expect("usage: bench_pymatting CASE_DIR [--repeat N]"));
     let repeat: usize = args.iter().position(|a| a == "--repeat").map_or(3, |i| args[i + 1].parse().unwrap());
     let case: Value = serde_json::from_str(&std::fs::read_to_string(dir.join("case.json")).unwrap()).unwrap();
-    let (shape, rgb) = read_npy_u8(&dir.join("image.npy"));
+    let (shape, rgb) = common::read_npy::<u8>(&dir.join("image.npy"));
     let (h, w) = (shape[0], shape[1]);
 
     let mut seconds = Vec::new();
@@ -124,7 +96,7 @@ fn main() {
     match case["kind"].as_str().unwrap() {
         "node" => {
             let image = image::RgbImage::from_raw(w as u32, h as u32, rgb).unwrap();
-            let (_, m) = read_npy_u8(&dir.join("mask.npy"));
+            let (_, m) = common::read_npy::<u8>(&dir.join("mask.npy"));
             let mask = image::GrayImage::from_raw(w as u32, h as u32, m).unwrap();
             let (range, bp, wp) = (
                 case["detail_range"].as_u64().unwrap() as u32,
@@ -142,11 +114,11 @@ fn main() {
                 out = Some(o);
                 last = Some(r);
             }
-            write_npy(&dir.join("ours.npy"), "|u1", &[h, w], out.unwrap().as_raw());
+            common::write_npy(&dir.join("ours.npy"), &[h, w], out.unwrap().as_raw());
         }
         "alpha" => {
             let img: Vec<f64> = rgb.iter().map(|&v| v as f64 / 255.0).collect();
-            let (_, t) = read_npy_u8(&dir.join("trimap.npy"));
+            let (_, t) = common::read_npy::<u8>(&dir.join("trimap.npy"));
             let tri: Vec<f64> = t.iter().map(|&v| v as f64 / 255.0).collect();
             if args.iter().any(|a| a == "--factor-only") {
                 return factor_only(&img, &tri, w, h, repeat);
@@ -162,8 +134,7 @@ fn main() {
                 out = Some(a);
                 last = Some(r);
             }
-            let bytes: Vec<u8> = out.unwrap().iter().flat_map(|v| v.to_le_bytes()).collect();
-            write_npy(&dir.join("ours.npy"), "<f8", &[h, w], &bytes);
+            common::write_npy(&dir.join("ours.npy"), &[h, w], &out.unwrap());
         }
         k => panic!("unknown case kind {k}"),
     }

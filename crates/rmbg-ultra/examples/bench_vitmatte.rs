@@ -18,33 +18,8 @@ use rmbg_ultra::Device;
 use std::path::Path;
 use std::time::Instant;
 
-fn read_npy_u8(path: &Path) -> (Vec<usize>, Vec<u8>) {
-    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    assert_eq!(&bytes[..6], b"\x93NUMPY", "{} is not .npy", path.display());
-    let (hlen, start) = if bytes[6] == 1 {
-        (u16::from_le_bytes([bytes[8], bytes[9]]) as usize, 10)
-    } else {
-        (u32::from_le_bytes(bytes[8..12].try_into().unwrap()) as usize, 12)
-    };
-    let header = std::str::from_utf8(&bytes[start..start + hlen]).unwrap();
-    assert!(header.contains("'|u1'") && header.contains("'fortran_order': False"), "{}: {header}", path.display());
-    let dims = header.split("'shape': (").nth(1).unwrap().split(')').next().unwrap();
-    let shape: Vec<usize> = dims.split(',').map(str::trim).filter(|s| !s.is_empty()).map(|s| s.parse().unwrap()).collect();
-    (shape, bytes[start + hlen..].to_vec())
-}
-
-fn write_npy_u8(path: &Path, h: usize, w: usize, data: &[u8]) {
-    let mut header = format!("{{'descr': '|u1', 'fortran_order': False, 'shape': ({h}, {w}), }}");
-    while (10 + header.len() + 1) % 64 != 0 {
-        header.push(' ');
-    }
-    header.push('\n');
-    let mut out = b"\x93NUMPY\x01\x00".to_vec();
-    out.extend_from_slice(&(header.len() as u16).to_le_bytes());
-    out.extend_from_slice(header.as_bytes());
-    out.extend_from_slice(data);
-    std::fs::write(path, out).unwrap();
-}
+#[path = "../tests/common/mod.rs"]
+mod common;
 
 fn status_kb(key: &str) -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
@@ -77,9 +52,9 @@ fn main() {
             other => panic!("unknown argument {other}"),
         }
     }
-    let (shape, data) = read_npy_u8(&dir.join("image.npy"));
+    let (shape, data) = common::read_npy::<u8>(&dir.join("image.npy"));
     let image = RgbImage::from_raw(shape[1] as u32, shape[0] as u32, data).unwrap();
-    let (tshape, tdata) = read_npy_u8(&dir.join("trimap.npy"));
+    let (tshape, tdata) = common::read_npy::<u8>(&dir.join("trimap.npy"));
     let trimap = GrayImage::from_raw(tshape[1] as u32, tshape[0] as u32, tdata).unwrap();
 
     let t = Instant::now();
@@ -101,7 +76,7 @@ fn main() {
     }
     times.sort_by(f64::total_cmp);
     cpu.sort_by(f64::total_cmp);
-    write_npy_u8(&dir.join("ours.npy"), alpha.height() as usize, alpha.width() as usize, alpha.as_raw());
+    common::write_npy(&dir.join("ours.npy"), &[alpha.height() as usize, alpha.width() as usize], alpha.as_raw());
     let median = if times.is_empty() { first_s } else { times[times.len() / 2] };
     let min = times.first().copied().unwrap_or(first_s);
     println!(
