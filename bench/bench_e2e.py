@@ -23,7 +23,7 @@ def main():
     for method in args.methods.split(","):
         opts = ["--no-detail"] if method == "none" else ["--method", method]
         with tempfile.TemporaryDirectory() as tmp:
-            ours = measure([BIN, "remove", "--quiet", "--save-mask", "--overwrite", "-o", os.path.join(tmp, "ours"), *opts, *imgs])
+            ours = measure([BIN, "remove", "--profile", "node", "--quiet", "--save-mask", "--overwrite", "-o", os.path.join(tmp, "ours"), *opts, *imgs])
             ref = measure([PY, os.path.join(ROOT, "reference", "node_reference.py"), "--save-rgba",
                            "-o", os.path.join(tmp, "ref"), "--seg-model", model, *opts, *imgs])
         rows.append([method, len(imgs), f"{ours[0]:.2f}", f"{ref[0]:.2f}", f"{ref[0] / ours[0]:.2f}x",

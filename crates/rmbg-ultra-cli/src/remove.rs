@@ -5,7 +5,8 @@ use clap::Args;
 use rmbg_ultra::decode::{decode_bytes, DecodeLimits};
 use rmbg_ultra::encode::{encode, write_atomic, Format};
 use rmbg_ultra::models::ModelStore;
-use rmbg_ultra::{compose, DetailMethod, Device, Params, Remover, RemoverOptions};
+use rmbg_ultra::foreground::ForegroundMethod;
+use rmbg_ultra::{compose, DetailMethod, Device, Params, Profile, Remover, RemoverOptions};
 use serde_json::json;
 use std::collections::HashSet;
 use std::io::{Read, Write};
@@ -39,8 +40,29 @@ pub struct RemoveArgs {
 
     /// Composite onto this colour instead of transparency (#rrggbb, r,g,b, or white, black,
     /// grey, red, green, blue); the cut-out is then RGB.
-    #[arg(long, value_parser = parse_color)]
+    #[arg(long, value_parser = parse_color, conflicts_with = "background_image")]
     background: Option<[u8; 3]>,
+
+    /// Composite onto this picture (scaled to cover the cut-out and centred); the cut-out is then RGB.
+    #[arg(long)]
+    background_image: Option<PathBuf>,
+
+    /// Write premultiplied RGBA (colour already multiplied by alpha) instead of straight alpha.
+    #[arg(long, conflicts_with_all = ["background", "background_image"])]
+    premultiplied: bool,
+
+    /// quality (default): the network's soft mask, refined only in a band around its edge, with
+    /// the foreground colour estimated under the edge; faint background the network rejected
+    /// stays transparent. node: exactly the ComfyUI node's output (binarised coarse mask, input
+    /// colours kept), for parity with saved workflows.
+    #[arg(long, default_value = "quality", value_parser = parse_profile)]
+    profile: Profile,
+
+    /// The cut-out's colours under the soft edge: ml (multi-level foreground estimation, best),
+    /// blur (blur-fusion, faster), off (the input's colours, which keep the old background's tint).
+    /// Default: ml for --profile quality, off for --profile node.
+    #[arg(long, value_parser = parse_foreground)]
+    foreground: Option<ForegroundMethod>,
 
     /// Threads for the classical stages (guided filter, PyMatting, resizing); default: all cores.
     #[arg(long, short)]
@@ -56,13 +78,14 @@ pub struct RemoveArgs {
     #[arg(long, short, default_value = "VITMatte", value_parser = parse_method)]
     method: DetailMethod,
 
-    /// How far (in 5-pixel steps of the node) the edge band reaches INTO the subject. Larger values
-    /// let the detail method re-decide more of the subject's border (hair, fur). GuidedFilter and
-    /// PyMatting only use erode + dilate, as one radius. Range 1..=255.
+    /// How far the edge band reaches INTO the subject. Larger values let the detail method
+    /// re-decide more of the subject's border (hair, fur). node: 5-pixel steps of the node
+    /// (GuidedFilter and PyMatting only use erode + dilate, as one radius); quality: 2 pixels per
+    /// step at 1024 px, scaled with the photo's long side. Range 1..=255.
     #[arg(long, default_value_t = 6, value_parser = clap::value_parser!(u32).range(1..=255))]
     erode: u32,
 
-    /// How far the edge band reaches OUT into the background. Range 1..=255.
+    /// How far the edge band reaches OUT into the background (same units as --erode). Range 1..=255.
     #[arg(long, default_value_t = 6, value_parser = clap::value_parser!(u32).range(1..=255))]
     dilate: u32,
 
@@ -76,7 +99,7 @@ pub struct RemoveArgs {
     #[arg(long, default_value_t = 0.99, value_parser = parse_white_point)]
     white_point: f64,
 
-    /// Skip the detail method: output the coarse (hard) mask of the segmentation model.
+    /// Skip the detail method: output the segmentation model's mask (node: binarised; quality: soft).
     #[arg(long)]
     no_detail: bool,
 
@@ -88,8 +111,9 @@ pub struct RemoveArgs {
     #[arg(long)]
     strict_device: bool,
 
-    /// ViTMatte works on at most this many megapixels (of 2^20 pixels); larger images are scaled
-    /// down for it and its alpha scaled back up. Range 1..=999.
+    /// The detail method works on at most this many megapixels (of 2^20 pixels); larger images are
+    /// scaled down for it and its alpha scaled back up (node: ViTMatte only, as the node; quality:
+    /// every method). Range 1..=999.
     #[arg(long, default_value_t = 2.0, value_parser = parse_max_megapixels)]
     max_megapixels: f64,
 
@@ -127,30 +151,15 @@ fn parse_format(s: &str) -> Result<Format, String> {
 }
 
 fn parse_color(s: &str) -> Result<[u8; 3], String> {
-    let named = match s.to_ascii_lowercase().as_str() {
-        "white" => Some([255, 255, 255]),
-        "black" => Some([0, 0, 0]),
-        "grey" | "gray" => Some([128, 128, 128]),
-        "red" => Some([255, 0, 0]),
-        "green" => Some([0, 255, 0]),
-        "blue" => Some([0, 0, 255]),
-        _ => None,
-    };
-    if let Some(c) = named {
-        return Ok(c);
-    }
-    let hex = s.strip_prefix('#').unwrap_or(s);
-    if hex.len() == 6 && hex.chars().all(|c| c.is_ascii_hexdigit()) {
-        let v = u32::from_str_radix(hex, 16).unwrap();
-        return Ok([(v >> 16) as u8, (v >> 8) as u8, v as u8]);
-    }
-    let parts: Vec<&str> = s.split(',').map(str::trim).collect();
-    if parts.len() == 3 {
-        if let (Ok(r), Ok(g), Ok(b)) = (parts[0].parse(), parts[1].parse(), parts[2].parse()) {
-            return Ok([r, g, b]);
-        }
-    }
-    Err(format!("{s:?} is not a colour: use #rrggbb, r,g,b (0-255) or a name (white, black, grey, red, green, blue)"))
+    compose::parse_color(s).map_err(|e| e.to_string())
+}
+
+fn parse_profile(s: &str) -> Result<Profile, String> {
+    s.parse().map_err(|e: rmbg_ultra::Error| e.to_string())
+}
+
+fn parse_foreground(s: &str) -> Result<ForegroundMethod, String> {
+    s.parse().map_err(|e: rmbg_ultra::Error| e.to_string())
 }
 
 fn parse_method(s: &str) -> Result<DetailMethod, String> {
@@ -222,6 +231,20 @@ struct Outcome {
     result: Result<()>,
 }
 
+/// An image with its segmentation map, between the network and the rest.
+struct Segmented {
+    image: image::RgbImage,
+    map: rmbg_ultra::segment::SegmentationMap,
+    seconds: f64,
+}
+
+/// What the cut-out is laid on.
+enum Backdrop {
+    Transparent { premultiplied: bool },
+    Color([u8; 3]),
+    Image(image::RgbImage),
+}
+
 /// Output naming, from the command line.
 struct Naming {
     format: Format,
@@ -231,6 +254,8 @@ struct Naming {
 
 pub fn run(args: RemoveArgs, quiet: bool) -> Result<ExitCode> {
     let params = Params {
+        profile: args.profile,
+        foreground: args.foreground.unwrap_or(args.profile.default_foreground()),
         method: args.method,
         detail_erode: args.erode,
         detail_dilate: args.dilate,
@@ -248,6 +273,14 @@ pub fn run(args: RemoveArgs, quiet: bool) -> Result<ExitCode> {
         rayon::ThreadPoolBuilder::new().num_threads(n).build_global().context("setting --jobs")?;
     }
 
+    // A bad backdrop is an argument error: found before any model is loaded.
+    let backdrop = match (&args.background_image, args.background) {
+        (Some(path), _) => Backdrop::Image(
+            rmbg_ultra::decode::decode_file(path, &DecodeLimits { max_pixels: args.max_pixels }).with_context(|| format!("--background-image {}", path.display()))?,
+        ),
+        (None, Some(color)) => Backdrop::Color(color),
+        (None, None) => Backdrop::Transparent { premultiplied: args.premultiplied },
+    };
     let remover = Remover::new(RemoverOptions {
         seg_model: args.seg_model.clone(),
         matting_model: args.matting_model.clone(),
@@ -260,7 +293,13 @@ pub fn run(args: RemoveArgs, quiet: bool) -> Result<ExitCode> {
     remover.prepare(&params)?;
     let device = remover.device();
     if !quiet && !args.json {
-        eprintln!("segmentation on {device}; {} image(s), method {}", jobs.len(), if params.process_detail { params.method.node_name() } else { "none (coarse mask)" });
+        eprintln!(
+            "segmentation on {device}; {} image(s), profile {}, method {}, foreground {}",
+            jobs.len(),
+            params.profile,
+            if params.process_detail { params.method.node_name() } else { "none (coarse mask)" },
+            params.foreground
+        );
     }
 
     let interrupted = Arc::new(AtomicBool::new(false));
@@ -285,8 +324,11 @@ pub fn run(args: RemoveArgs, quiet: bool) -> Result<ExitCode> {
     let started = Instant::now();
     let (mut written, mut skipped, mut failures) = (0usize, 0usize, Vec::new());
 
-    // The next image is read and decoded on its own thread while the current one is processed.
-    let (tx, rx) = mpsc::sync_channel::<(usize, Option<(Result<image::RgbImage>, f64)>)>(1);
+    // Three stages overlap, one image each, in order: image N+1 is read and decoded while image N
+    // is in the network and image N−1 is refined, encoded and written. Bounded channels keep at
+    // most one image waiting between stages, so memory does not grow with the batch.
+    let (decoded_tx, decoded_rx) = mpsc::sync_channel::<(usize, Option<(Result<image::RgbImage>, f64)>)>(1);
+    let (segmented_tx, rx) = mpsc::sync_channel::<(usize, Option<(Result<Segmented>, f64)>)>(1);
     let overwrite = args.overwrite;
     std::thread::scope(|scope| -> Result<()> {
         let jobs = &jobs;
@@ -305,7 +347,23 @@ pub fn run(args: RemoveArgs, quiet: bool) -> Result<ExitCode> {
                     });
                     Some((decoded, t.elapsed().as_secs_f64()))
                 };
-                if tx.send((i, item)).is_err() {
+                if decoded_tx.send((i, item)).is_err() {
+                    break;
+                }
+            }
+        });
+        let remover = &remover;
+        scope.spawn(move || {
+            for (i, item) in decoded_rx {
+                let item = item.map(|(decoded, decode_s)| {
+                    let t = Instant::now();
+                    let segmented = decoded.and_then(|image| {
+                        let map = remover.predict(&image)?;
+                        Ok(Segmented { image, map, seconds: t.elapsed().as_secs_f64() })
+                    });
+                    (segmented, decode_s)
+                });
+                if segmented_tx.send((i, item)).is_err() {
                     break;
                 }
             }
@@ -313,7 +371,7 @@ pub fn run(args: RemoveArgs, quiet: bool) -> Result<ExitCode> {
         for (i, item) in rx {
             let job = &jobs[i];
             bar.set_message(job.input.to_string());
-            let Some((decoded, decode_s)) = item else {
+            let Some((segmented, decode_s)) = item else {
                 skipped += 1;
                 if args.json {
                     println!("{}", json!({"input": job.input.to_string(), "status": "skipped", "reason": "outputs exist (--overwrite replaces them)"}));
@@ -321,7 +379,7 @@ pub fn run(args: RemoveArgs, quiet: bool) -> Result<ExitCode> {
                 bar.inc(1);
                 continue;
             };
-            let outcome = process(&remover, &params, job, decoded, decode_s, &naming, args.background, overwrite);
+            let outcome = process(remover, &params, job, segmented, decode_s, &naming, &backdrop, overwrite);
             match &outcome.result {
                 Ok(()) => written += 1,
                 Err(e) => {
@@ -402,26 +460,35 @@ fn process(
     remover: &Remover,
     params: &Params,
     job: &Job,
-    decoded: Result<image::RgbImage>,
+    segmented: Result<Segmented>,
     decode_s: f64,
     naming: &Naming,
-    background: Option<[u8; 3]>,
+    backdrop: &Backdrop,
     overwrite: bool,
 ) -> Outcome {
     let mut seconds = serde_json::Map::new();
     seconds.insert("decode".into(), decode_s.into());
     let result = (|| -> Result<()> {
-        let image = decoded?;
-        let cut = remover.remove(&image, params)?;
-        seconds.insert("segment".into(), cut.timings.segment.as_secs_f64().into());
+        let Segmented { image, map, seconds: segment_s } = segmented?;
+        let cut = remover.remove_predicted(&image, &map, params)?;
+        drop(map);
+        seconds.insert("segment".into(), segment_s.into());
         seconds.insert("refine".into(), cut.timings.refine.as_secs_f64().into());
         seconds.insert("compose".into(), cut.timings.compose.as_secs_f64().into());
         let t = Instant::now();
         let (w, h) = image.dimensions();
         if let Some(dest) = &job.cutout {
-            let bytes = match background {
-                Some(color) => encode(compose::over_background(&image, &cut.mask, color).as_raw(), w, h, image::ExtendedColorType::Rgb8, naming.format)?,
-                None => encode(cut.rgba.as_raw(), w, h, image::ExtendedColorType::Rgba8, naming.format)?,
+            let rgb = |out: image::RgbImage| encode(out.as_raw(), w, h, image::ExtendedColorType::Rgb8, naming.format);
+            let bytes = match backdrop {
+                Backdrop::Color(color) => rgb(compose::over_color(&cut.rgba, *color))?,
+                Backdrop::Image(picture) => rgb(compose::over_image(&cut.rgba, picture))?,
+                Backdrop::Transparent { premultiplied } => {
+                    let mut rgba = cut.rgba;
+                    if *premultiplied {
+                        compose::premultiply(&mut rgba);
+                    }
+                    encode(rgba.as_raw(), w, h, image::ExtendedColorType::Rgba8, naming.format)?
+                }
             };
             write_output(dest, &bytes, overwrite)?;
         }

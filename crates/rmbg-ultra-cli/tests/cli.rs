@@ -199,7 +199,7 @@ fn formats_background_and_only_mask() {
 
 #[test]
 fn out_of_range_options_name_option_value_and_range() {
-    let cases: [(&[&str], &str); 9] = [
+    let cases: [(&[&str], &str); 11] = [
         (&["--erode", "0"], "--erode"),
         (&["--erode", "256"], "--erode"),
         (&["--dilate", "0"], "--dilate"),
@@ -209,6 +209,8 @@ fn out_of_range_options_name_option_value_and_range() {
         (&["--max-megapixels", "0.5"], "1..=999"),
         (&["--method", "Magic"], "GuidedFilter"),
         (&["--device", "tpu"], "auto, cpu, cuda"),
+        (&["--profile", "best"], "node, quality"),
+        (&["--foreground", "colour"], "ml, blur, off"),
     ];
     for (opts, want) in cases {
         let o = bin().args(["remove", "-o", "/nonexistent-out"]).args(opts).arg("x.jpg").output().unwrap();
@@ -218,11 +220,87 @@ fn out_of_range_options_name_option_value_and_range() {
     }
 }
 
+/// The batch overlaps decoding, the network and the rest across images; results must be what
+/// one image at a time gives, reported in input order, with a bad file in the middle kept in place.
+#[test]
+fn an_overlapped_batch_equals_one_image_at_a_time_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let inp = dir.path().join("in");
+    std::fs::create_dir(&inp).unwrap();
+    let names = ["a_car.jpg", "b_bad.jpg", "c_people.jpg", "d_small.png"];
+    std::fs::copy(common::testdata("photos/car.jpg"), inp.join(names[0])).unwrap();
+    std::fs::write(inp.join(names[1]), b"not an image").unwrap();
+    std::fs::copy(common::testdata("photos/people.jpg"), inp.join(names[2])).unwrap();
+    write_rgb(&inp.join(names[3]), 64, 48);
+    let batch = dir.path().join("batch");
+    let o = run(&["remove", "--json", "--method", "GuidedFilter", "--save-mask", "-o", batch.to_str().unwrap(), inp.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&o.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let inputs: Vec<String> = lines[..4].iter().map(|l| l["input"].as_str().unwrap().rsplit('/').next().unwrap().to_string()).collect();
+    assert_eq!(inputs, names, "results come in input order");
+    let statuses: Vec<&str> = lines[..4].iter().map(|l| l["status"].as_str().unwrap()).collect();
+    assert_eq!(statuses, ["ok", "error", "ok", "ok"]);
+    for name in [names[0], names[2], names[3]] {
+        let single = dir.path().join(format!("single-{}", name.replace('.', "-")));
+        let o = run(&["remove", "--quiet", "--method", "GuidedFilter", "--save-mask", "-o", single.to_str().unwrap(), inp.join(name).to_str().unwrap()]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let stem = name.rsplit_once('.').unwrap().0;
+        for file in [format!("{stem}.png"), format!("{stem}.mask.png")] {
+            assert_eq!(std::fs::read(batch.join(&file)).unwrap(), std::fs::read(single.join(&file)).unwrap(), "{file}");
+        }
+    }
+}
+
+#[test]
+fn premultiplied_and_picture_backgrounds_come_from_the_same_cutout() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("p.jpg");
+    std::fs::copy(common::testdata("photos/animal.jpg"), &input).unwrap();
+    let backdrop = dir.path().join("backdrop.png");
+    image::RgbImage::from_pixel(30, 20, image::Rgb([10, 200, 30])).save(&backdrop).unwrap();
+    let runs: [(&str, Vec<&str>); 4] = [
+        ("straight", vec!["--save-mask"]),
+        ("premultiplied", vec!["--premultiplied"]),
+        ("picture", vec!["--background-image", backdrop.to_str().unwrap()]),
+        ("node", vec!["--profile", "node", "--premultiplied"]),
+    ];
+    for (name, opts) in &runs {
+        let out = dir.path().join(name);
+        let o = bin().args(["remove", "--quiet", "--method", "GuidedFilter", "-o", out.to_str().unwrap()]).args(opts).arg(&input).output().unwrap();
+        assert!(o.status.success(), "{name}: {}", stderr(&o));
+    }
+    let straight = image::open(dir.path().join("straight/p.png")).unwrap().to_rgba8();
+    let mask = image::open(dir.path().join("straight/p.mask.png")).unwrap().to_luma8();
+    let pre = image::open(dir.path().join("premultiplied/p.png")).unwrap().to_rgba8();
+    let picture = image::open(dir.path().join("picture/p.png")).unwrap();
+    assert_eq!(picture.color(), image::ColorType::Rgb8);
+    let picture = picture.to_rgb8();
+    let mut soft = 0;
+    for (((s, p), m), c) in straight.pixels().zip(pre.pixels()).zip(mask.pixels()).zip(picture.pixels()) {
+        assert_eq!((s[3], p[3]), (m[0], m[0]));
+        let a = m[0] as u32;
+        for ch in 0..3 {
+            assert_eq!(p[ch] as u32, (s[ch] as u32 * a + 127) / 255, "premultiplied = straight·α");
+            assert_eq!(c[ch] as u32, (s[ch] as u32 * a + [10, 200, 30][ch] * (255 - a) + 127) / 255, "over the picture");
+        }
+        soft += (a > 0 && a < 255) as usize;
+    }
+    assert!(soft > 1000, "the quality profile's edge is soft");
+    // The node's premultiplied cutout is the photo's colours times its alpha.
+    let node = image::open(dir.path().join("node/p.png")).unwrap().to_rgba8();
+    let photo = rmbg_ultra::decode::decode_file(&input, &Default::default()).unwrap();
+    for (n, p) in node.pixels().zip(photo.pixels()) {
+        assert_eq!(n[0] as u32, (p[0] as u32 * n[3] as u32 + 127) / 255);
+    }
+    let o = bin().args(["remove", "-o", dir.path().join("x").to_str().unwrap(), "--background-image", "/nonexistent.png"]).arg(&input).output().unwrap();
+    assert!(!o.status.success() && stderr(&o).contains("--background-image /nonexistent.png"), "{}", stderr(&o));
+}
+
 #[test]
 fn help_explains_the_parameters_and_version_prints() {
     let o = run(&["remove", "--help"]);
     let help = String::from_utf8_lossy(&o.stdout);
-    for want in ["--erode", "INTO the subject", "--dilate", "OUT into the background", "--black-point", "transparent", "--white-point", "opaque", "[default: 6]", "0.01..=0.98"] {
+    for want in ["--profile", "[default: quality]", "--foreground", "--premultiplied", "--erode", "INTO the subject", "--dilate", "OUT into the background", "--black-point", "transparent", "--white-point", "opaque", "[default: 6]", "0.01..=0.98"] {
         assert!(help.contains(want), "help lacks {want:?}");
     }
     let o = run(&["--version"]);

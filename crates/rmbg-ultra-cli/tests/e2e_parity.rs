@@ -30,7 +30,7 @@ fn compare(options: &[&str], photos: &[PathBuf], min_equal: f64, max_mean_abs: O
     let inputs: Vec<&str> = photos.iter().map(|p| p.to_str().unwrap()).collect();
 
     let out = Command::new(bin())
-        .args(["remove", "--quiet", "--save-mask", "-o", ours.to_str().unwrap()])
+        .args(["remove", "--profile", "node", "--quiet", "--save-mask", "-o", ours.to_str().unwrap()])
         .args(options)
         .args(&inputs)
         .output()
@@ -120,7 +120,7 @@ fn vitmatte_with_the_tiny_model_matches_the_reference() {
 fn vitmatte_local_without_a_model_says_where_it_looked_and_what_to_run() {
     let dir = tempfile::tempdir().unwrap();
     let out = Command::new(bin())
-        .args(["remove", "--method", "VITMatte(local)", "-o", dir.path().to_str().unwrap()])
+        .args(["remove", "--profile", "node", "--method", "VITMatte(local)", "-o", dir.path().to_str().unwrap()])
         .arg(common::testdata("lemur/lemur.png"))
         .env("RMBG_ULTRA_COMFYUI_MODELS", dir.path())
         .output()

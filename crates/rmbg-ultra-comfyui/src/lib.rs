@@ -13,7 +13,7 @@ use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyTuple};
 use rmbg_ultra::models::{ModelStore, Task};
-use rmbg_ultra::{DetailMethod, Device, Params, RemoverOptions};
+use rmbg_ultra::{DetailMethod, Device, Params, Profile, RemoverOptions};
 use std::path::PathBuf;
 use std::sync::Mutex;
 
@@ -233,12 +233,16 @@ fn make_params(
     white_point: f64,
     process_detail: bool,
     max_megapixels: f64,
+    profile: &str,
 ) -> PyResult<Params> {
     let method: DetailMethod = detail_method.parse().map_err(to_py)?;
+    let profile: Profile = profile.parse().map_err(to_py)?;
     let int = |name: &'static str, v: i64| -> PyResult<u32> {
         u32::try_from(v).map_err(|_| to_py(rmbg_ultra::Error::InvalidParameter { name, value: v.to_string(), allowed: "1..=255".into() }))
     };
     let params = Params {
+        profile,
+        foreground: profile.default_foreground(),
         method,
         detail_erode: int("detail_erode", detail_erode)?,
         detail_dilate: int("detail_dilate", detail_dilate)?,
@@ -296,7 +300,7 @@ impl Remover {
     }
 
     /// Checks the parameters and loads what they need, so that a batch fails before its first frame.
-    #[pyo3(signature = (detail_method, detail_erode, detail_dilate, black_point, white_point, process_detail, max_megapixels))]
+    #[pyo3(signature = (detail_method, detail_erode, detail_dilate, black_point, white_point, process_detail, max_megapixels, profile="node"))]
     #[allow(clippy::too_many_arguments)]
     fn prepare(
         &self,
@@ -308,15 +312,17 @@ impl Remover {
         white_point: f64,
         process_detail: bool,
         max_megapixels: f64,
+        profile: &str,
     ) -> PyResult<()> {
-        let params = make_params(detail_method, detail_erode, detail_dilate, black_point, white_point, process_detail, max_megapixels)?;
+        let params =
+            make_params(detail_method, detail_erode, detail_dilate, black_point, white_point, process_detail, max_megapixels, profile)?;
         py.detach(|| self.inner.prepare(&params)).map_err(to_py)
     }
 
     /// One frame of the node. `frame`: float32 `[H, W, C]` (C = 1..4, values 0..1, C-contiguous);
     /// `image_out`: float32 `[H, W, 4]` and `mask_out`: float32 `[H, W]`, written in place.
     /// Returns seconds per stage.
-    #[pyo3(signature = (frame, image_out, mask_out, detail_method, detail_erode, detail_dilate, black_point, white_point, process_detail, max_megapixels))]
+    #[pyo3(signature = (frame, image_out, mask_out, detail_method, detail_erode, detail_dilate, black_point, white_point, process_detail, max_megapixels, profile="node"))]
     #[allow(clippy::too_many_arguments)]
     fn process<'py>(
         &self,
@@ -331,8 +337,10 @@ impl Remover {
         white_point: f64,
         process_detail: bool,
         max_megapixels: f64,
+        profile: &str,
     ) -> PyResult<Bound<'py, PyDict>> {
-        let params = make_params(detail_method, detail_erode, detail_dilate, black_point, white_point, process_detail, max_megapixels)?;
+        let params =
+            make_params(detail_method, detail_erode, detail_dilate, black_point, white_point, process_detail, max_megapixels, profile)?;
         let src = F32Array::read(frame, "image frame", false)?;
         let img = F32Array::read(image_out, "image_out", true)?;
         let msk = F32Array::read(mask_out, "mask_out", true)?;
@@ -462,6 +470,8 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add("RmbgUltraError", m.py().get_type::<RmbgUltraError>())?;
     m.add("METHODS", DetailMethod::ALL.iter().map(|d| d.node_name()).collect::<Vec<_>>())?;
+    // The node's default first: a combo's first entry is what a new node shows.
+    m.add("PROFILES", [Profile::Node, Profile::Quality].iter().map(|p| p.id()).collect::<Vec<_>>())?;
     m.add("DEFAULT_SEGMENTATION", rmbg_ultra::models::DEFAULT_SEGMENTATION)?;
     m.add_class::<Remover>()?;
     m.add_function(wrap_pyfunction!(drain_logs, m)?)?;

@@ -210,7 +210,10 @@ class CliMasks:
         key = (tuple(map(str, paths)), options)
         if key not in self.cache:
             out = self.tmp / f"run{len(self.cache)}"
-            cmd = [str(cli_binary()), "remove", "--quiet", "--save-mask", "--device", "cpu", "-o", str(out), *options, *map(str, paths)]
+            # The node's default profile unless the options name one.
+            profile = [] if "--profile" in options else ["--profile", "node"]
+            cmd = [str(cli_binary()), "remove", *profile, "--quiet", "--save-mask", "--device", "cpu", "-o", str(out), *options,
+                   *map(str, paths)]
             p = subprocess.run(cmd, capture_output=True, text=True)
             if p.returncode != 0:
                 self.cache[key] = RuntimeError(f"{' '.join(cmd)} failed ({p.returncode}): {p.stderr.strip()}")

@@ -86,15 +86,17 @@ def test_required_inputs_are_exactly_the_originals():
     assert _native.METHODS == want["detail_method"][0], "the library knows the same method names"
 
 
-def test_seg_model_is_optional_last_and_defaults_to_the_originals_model():
+def test_seg_model_and_profile_are_optional_last_and_default_to_the_originals():
     spec = CLS.INPUT_TYPES()
-    assert list(spec["optional"]) == ["seg_model"]
+    assert list(spec["optional"]) == ["seg_model", "profile"]
     choices, opts = spec["optional"]["seg_model"]
     assert choices == ["RMBG-1.4", "isnet-general"] and opts["default"] == "RMBG-1.4"
-    # A saved workflow (or API prompt) without it calls the function without it.
+    choices, opts = spec["optional"]["profile"]
+    assert choices == ["node", "quality"] and opts["default"] == "node"
+    # A saved workflow (or API prompt) without them calls the function without them.
     params = inspect.signature(getattr(CLS, CLS.FUNCTION)).parameters
-    assert params["seg_model"].default == "RMBG-1.4"
-    assert list(params)[1:] == list(spec["required"]) + ["seg_model"]
+    assert params["seg_model"].default == "RMBG-1.4" and params["profile"].default == "node"
+    assert list(params)[1:] == list(spec["required"]) + ["seg_model", "profile"]
 
 
 # --- every method against the CLI, byte for byte -------------------------------------------------
@@ -121,6 +123,26 @@ def test_batch_equals_cli(photo_batch, cli_masks, kind, method, process_detail):
     if not process_detail:
         assert set(np.unique(alpha)) <= {0, 255}, "the coarse mask is binary"
     assert COMFY.bars[-1].total == 2 and COMFY.bars[-1].current == 2
+
+
+@pytest.mark.parametrize("method,process_detail", CLASSICAL, ids=["GuidedFilter", "PyMatting", "no-detail"])
+def test_quality_profile_equals_cli(photo_batch, cli_masks, method, process_detail):
+    frames_u8, frames, paths = photo_batch
+    frames_u8, frames, paths = frames_u8[:2], frames[:2], paths[:2]
+    image_out, mask_out = run_node(**inputs(frames, detail_method=method, process_detail=process_detail, profile="quality"))
+    alpha = u8(to_numpy(mask_out))
+    rgba = u8(to_numpy(image_out))
+    assert np.array_equal(rgba[..., 3], alpha)
+    opaque = alpha == 255
+    assert np.array_equal(rgba[..., :3][opaque], frames_u8[opaque]), "opaque pixels keep the input colour"
+    edge = (alpha > 0) & (alpha < 255)
+    assert (rgba[..., :3][edge] != frames_u8[edge]).any(), "the soft edge carries the estimated foreground colour"
+    opts = ["--method", method] if process_detail else ["--no-detail"]
+    want = cli_masks(paths, "--profile", "quality", *opts)
+    for i, p in enumerate(paths):
+        assert np.array_equal(alpha[i], want[p.stem]), f"{p.stem}: node and CLI masks differ"
+    with pytest.raises(ValueError, match="profile"):
+        run_node(**inputs(frames[:1], profile="best"))
 
 
 @pytest.mark.parametrize("method", VITMATTE_METHODS)

@@ -4,15 +4,18 @@
 use crate::error::ApiError;
 use rmbg_ultra::encode::Format;
 use rmbg_ultra::params::{BLACK_POINT_RANGE, DILATE_RANGE, ERODE_RANGE, MAX_MEGAPIXELS_RANGE, WHITE_POINT_RANGE};
+use rmbg_ultra::foreground::ForegroundMethod;
 use rmbg_ultra::{DetailMethod, Params};
 use std::collections::BTreeSet;
 
 /// What the client gets back.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Output {
-    /// Input RGB + alpha (RGBA).
+    /// RGB (the input's, or the estimated foreground) + alpha, straight (RGBA).
     #[default]
     Cutout,
+    /// The same, premultiplied by alpha.
+    Premultiplied,
     /// The alpha as an 8-bit grey image.
     Mask,
 }
@@ -23,6 +26,8 @@ pub struct RequestSpec {
     pub params: Params,
     pub output: Output,
     pub format: Format,
+    /// Lay the cutout over this colour (an RGB image comes back).
+    pub background: Option<[u8; 3]>,
 }
 
 /// Every accepted parameter name (after `-` → `_`), for the "unknown parameter" message.
@@ -34,6 +39,9 @@ pub const KNOWN: &[&str] = &[
     "white_point",
     "no_detail",
     "max_megapixels",
+    "profile",
+    "foreground",
+    "background",
     "output",
     "format",
 ];
@@ -44,6 +52,8 @@ pub const KNOWN: &[&str] = &[
 pub struct SpecBuilder {
     spec: RequestSpec,
     seen: BTreeSet<&'static str>,
+    /// `foreground` as given; otherwise the profile's default, settled in `build`.
+    foreground: Option<ForegroundMethod>,
 }
 
 impl SpecBuilder {
@@ -53,8 +63,10 @@ impl SpecBuilder {
                 params: Params { method: default_method, ..Params::default() },
                 output: Output::Cutout,
                 format: Format::Png,
+                background: None,
             },
             seen: BTreeSet::new(),
+            foreground: None,
         }
     }
 
@@ -86,11 +98,24 @@ impl SpecBuilder {
             "white_point" => p.white_point = float(name, value, WHITE_POINT_RANGE)?,
             "max_megapixels" => p.max_megapixels = float(name, value, MAX_MEGAPIXELS_RANGE)?,
             "no_detail" => p.process_detail = !boolean(name, value)?,
+            "profile" => p.profile = value.parse().map_err(|e: rmbg_ultra::Error| ApiError::bad_parameter(e.to_string()))?,
+            "foreground" => {
+                self.foreground = Some(value.parse().map_err(|e: rmbg_ultra::Error| ApiError::bad_parameter(e.to_string()))?)
+            }
+            "background" => {
+                self.spec.background =
+                    Some(rmbg_ultra::compose::parse_color(value).map_err(|e| ApiError::bad_parameter(e.to_string()))?)
+            }
             "output" => {
                 self.spec.output = match value.to_ascii_lowercase().as_str() {
                     "cutout" | "rgba" => Output::Cutout,
+                    "premultiplied" => Output::Premultiplied,
                     "mask" | "alpha" => Output::Mask,
-                    _ => return Err(ApiError::bad_parameter(format!("invalid output = {value:?}: allowed cutout, mask"))),
+                    _ => {
+                        return Err(ApiError::bad_parameter(format!(
+                            "invalid output = {value:?}: allowed cutout, premultiplied, mask"
+                        )))
+                    }
                 }
             }
             "format" => {
@@ -113,8 +138,13 @@ impl SpecBuilder {
         Ok(())
     }
 
-    pub fn build(self) -> RequestSpec {
-        self.spec
+    pub fn build(mut self) -> Result<RequestSpec, ApiError> {
+        let p = &mut self.spec.params;
+        p.foreground = self.foreground.unwrap_or(p.profile.default_foreground());
+        if self.spec.background.is_some() && self.spec.output != Output::Cutout {
+            return Err(ApiError::bad_parameter("background lays the cutout over a colour: it goes with output=cutout only"));
+        }
+        Ok(self.spec)
     }
 }
 
@@ -159,14 +189,19 @@ mod tests {
     fn parse(q: &str) -> Result<RequestSpec, ApiError> {
         let mut b = SpecBuilder::new(DetailMethod::VitMatte);
         b.set_query(q)?;
-        Ok(b.build())
+        b.build()
     }
 
     #[test]
-    fn defaults_are_the_nodes() {
+    fn defaults_are_the_nodes_under_the_quality_profile() {
         let s = parse("").unwrap();
         assert_eq!(s.params, Params::default());
-        assert_eq!((s.output, s.format), (Output::Cutout, Format::Png));
+        assert_eq!((s.output, s.format, s.background), (Output::Cutout, Format::Png, None));
+        let node = parse("profile=node").unwrap();
+        assert_eq!(node.params, Params::node());
+        let p = parse("profile=node&foreground=blur&output=premultiplied").unwrap();
+        assert_eq!((p.params.foreground, p.output), (ForegroundMethod::BlurFusion, Output::Premultiplied));
+        assert_eq!(parse("background=%23ff8000").unwrap().background, Some([255, 128, 0]));
     }
 
     #[test]
@@ -191,7 +226,11 @@ mod tests {
             ("white-point=NaN", "invalid white_point = \"NaN\": allowed 0.02..=0.99"),
             ("max_megapixels=1000", "allowed 1..=999"),
             ("method=Magic", "GuidedFilter (guided-filter)"),
-            ("output=both", "allowed cutout, mask"),
+            ("output=both", "allowed cutout, premultiplied, mask"),
+            ("profile=best", "invalid profile = best: allowed node, quality"),
+            ("foreground=fast", "invalid foreground"),
+            ("background=pink", "#rrggbb"),
+            ("background=red&output=mask", "output=cutout only"),
             ("format=gif", "allowed png, webp, tiff"),
             ("no_detail=maybe", "invalid no_detail"),
             ("colour=red", "unknown parameter \"colour\""),

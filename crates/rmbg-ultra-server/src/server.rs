@@ -473,7 +473,7 @@ async fn remove_inner(st: &Arc<AppState>, parts: &axum::http::request::Parts, bo
         if bytes.is_empty() {
             return Err(ApiError::new(StatusCode::BAD_REQUEST, "bad_image", "no image: send it as the request body or as multipart field `file`"));
         }
-        let spec = spec.build();
+        let spec = spec.build()?;
         let (tx, rx) = oneshot::channel::<Result<Processed, ApiError>>();
         let remover = st.remover.clone();
         let limits = DecodeLimits { max_pixels: st.config.max_pixels };
@@ -526,7 +526,11 @@ async fn remove_inner(st: &Arc<AppState>, parts: &axum::http::request::Parts, bo
     if let Ok(v) = HeaderValue::from_str(&timing) {
         h.insert("server-timing", v);
     }
-    h.insert("x-rmbg-output", HeaderValue::from_static(if spec.output == Output::Mask { "mask" } else { "cutout" }));
+    h.insert("x-rmbg-output", HeaderValue::from_static(match spec.output {
+        Output::Mask => "mask",
+        Output::Premultiplied => "premultiplied",
+        Output::Cutout => "cutout",
+    }));
     Ok(resp)
 }
 
@@ -549,9 +553,17 @@ fn process(remover: &Remover, bytes: Vec<u8>, name: &str, spec: &RequestSpec, li
     timings.compose = cut.timings.compose;
     let t = Instant::now();
     let (w, h) = cut.mask.dimensions();
-    let bytes = match spec.output {
-        Output::Cutout => encode(cut.rgba.as_raw(), w, h, image::ExtendedColorType::Rgba8, spec.format),
-        Output::Mask => encode(cut.mask.as_raw(), w, h, image::ExtendedColorType::L8, spec.format),
+    let bytes = match (spec.output, spec.background) {
+        (Output::Cutout, Some(color)) => {
+            encode(rmbg_ultra::compose::over_color(&cut.rgba, color).as_raw(), w, h, image::ExtendedColorType::Rgb8, spec.format)
+        }
+        (Output::Cutout, None) => encode(cut.rgba.as_raw(), w, h, image::ExtendedColorType::Rgba8, spec.format),
+        (Output::Premultiplied, _) => {
+            let mut rgba = cut.rgba;
+            rmbg_ultra::compose::premultiply(&mut rgba);
+            encode(rgba.as_raw(), w, h, image::ExtendedColorType::Rgba8, spec.format)
+        }
+        (Output::Mask, _) => encode(cut.mask.as_raw(), w, h, image::ExtendedColorType::L8, spec.format),
     }
     .map_err(|e| ApiError::from_lib(&e))?;
     timings.encode = t.elapsed();

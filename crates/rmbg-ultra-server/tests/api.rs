@@ -30,12 +30,38 @@ fn remove_answers_cutout_mask_and_formats() {
     assert_eq!(cut.color(), image::ColorType::Rgba8);
     let cut = cut.to_rgba8();
     assert_eq!(cut.dimensions(), (40, 30));
-    // RGBA = the untouched input RGB + alpha.
+    // quality (the default): opaque pixels keep the input colour, the soft edge is recoloured.
     for (c, i) in cut.pixels().zip(img.pixels()) {
-        assert_eq!(&c.0[..3], &i.0);
+        if c.0[3] == 255 {
+            assert_eq!(&c.0[..3], &i.0);
+        }
     }
     let alpha: Vec<u8> = cut.pixels().map(|p| p.0[3]).collect();
-    assert!(alpha.contains(&255) && alpha.contains(&0), "the square is cut out");
+
+    // node: RGBA = the untouched input RGB + alpha.
+    let r = post_image(addr, "?profile=node", &body);
+    assert_eq!(r.status, 200, "{}", r.text());
+    let node = r.image().to_rgba8();
+    for (c, i) in node.pixels().zip(img.pixels()) {
+        assert_eq!(&c.0[..3], &i.0);
+    }
+    let node_alpha: Vec<u8> = node.pixels().map(|p| p.0[3]).collect();
+    assert!(node_alpha.contains(&255) && node_alpha.contains(&0), "the square is cut out");
+
+    // Premultiplied and over a colour come from the same cutout.
+    let r = post_image(addr, "?profile=node&output=premultiplied", &body);
+    assert_eq!((r.status, r.header("x-rmbg-output").unwrap()), (200, "premultiplied"), "{}", r.text());
+    for (p, n) in r.image().to_rgba8().pixels().zip(node.pixels()) {
+        assert_eq!(p.0[0] as u32, (n.0[0] as u32 * n.0[3] as u32 + 127) / 255);
+        assert_eq!(p.0[3], n.0[3]);
+    }
+    let r = post_image(addr, "?profile=node&background=white", &body);
+    assert_eq!(r.status, 200, "{}", r.text());
+    let flat = r.image();
+    assert_eq!(flat.color(), image::ColorType::Rgb8);
+    for ((f, n), &a) in flat.to_rgb8().pixels().zip(node.pixels()).zip(&node_alpha) {
+        assert_eq!(f.0[1] as u32, (n.0[1] as u32 * a as u32 + 255 * (255 - a as u32) + 127) / 255);
+    }
 
     let r = post_image(addr, "?output=mask", &body);
     assert_eq!(r.status, 200, "{}", r.text());
@@ -103,17 +129,20 @@ fn bad_parameters_and_images_are_400_with_names_values_ranges() {
         ("?white-point=2", vec!["white_point", "2", "0.02..=0.99"]),
         ("?max_megapixels=0.5", vec!["max_megapixels", "0.5", "1..=999"]),
         ("?method=Magic", vec!["method", "Magic", "GuidedFilter"]),
-        ("?output=both", vec!["output", "both", "cutout, mask"]),
+        ("?output=both", vec!["output", "both", "cutout, premultiplied, mask"]),
         ("?format=jpeg", vec!["format", "jpeg", "png, webp, tiff"]),
         ("?colour=red", vec!["unknown parameter", "colour", "black_point"]),
     ] {
         let r = post_image(addr, q, &img);
         assert_error(&r, 400, "bad_parameter", &want);
     }
-    // PyMatting refuses black_point > white_point, per image, as the node does.
-    let r = post_image(addr, "?method=PyMatting&black_point=0.9&white_point=0.1", &img);
+    // The node's PyMatting refuses black_point > white_point, per image; in the quality profile
+    // black/white points are a remap of the final alpha, which takes any pair.
+    let r = post_image(addr, "?profile=node&method=PyMatting&black_point=0.9&white_point=0.1", &img);
     assert_eq!(r.status, 400, "{}", r.text());
     assert_eq!(r.json()["error"], "cannot_refine");
+    let r = post_image(addr, "?output=mask&black_point=0.9&white_point=0.1", &img);
+    assert_eq!(r.status, 200, "{}", r.text());
 
     assert_error(&post_image(addr, "", b""), 400, "bad_image", &["no image"]);
     let truncated = &png(64, 64)[..60];

@@ -1,9 +1,12 @@
-//! rmbg-ultra: background removal that reproduces the ComfyUI node
-//! "LayerMask: RmBgUltra V2" exactly, quirks included, and faster.
+//! rmbg-ultra: background removal with two profiles. [`Profile::Node`] reproduces the ComfyUI node
+//! "LayerMask: RmBgUltra V2" exactly, quirks included, and faster; [`Profile::Quality`] (the
+//! default) keeps the network's soft mask, refines only a band around its edge and estimates the
+//! foreground colour, for cleaner cutouts.
 //!
 //! The modules follow the data:
-//! [`decode`] → [`resample`] → [`segment`] (coarse mask) → [`trimap`] → [`refine`] (one module per
-//! detail method) → [`remap`] (black/white points) → [`compose`] (RGBA cutout) → [`encode`].
+//! [`decode`] → [`resample`] → [`segment`] (coarse or soft mask) → [`trimap`] → [`refine`] (one
+//! module per detail method, and the quality profile's band) → [`remap`] (black/white points) →
+//! [`foreground`] (colour under the edge) → [`compose`] (RGBA cutout) → [`encode`].
 //! [`models`] and [`runtime`] are the one place for model files and ONNX Runtime;
 //! [`pipeline`] strings the stages together the way the node does.
 
@@ -11,6 +14,7 @@ pub mod compose;
 pub mod decode;
 pub mod encode;
 pub mod error;
+pub mod foreground;
 pub mod models;
 pub mod params;
 pub mod pipeline;
@@ -23,5 +27,5 @@ pub mod session;
 pub mod trimap;
 
 pub use error::{Error, Result};
-pub use params::{DetailMethod, Device, Params};
+pub use params::{DetailMethod, Device, Params, Profile};
 pub use pipeline::{Cutout, Remover, RemoverOptions};

@@ -1,5 +1,7 @@
-//! The node's inputs, with its defaults and ranges (node-behaviour.md §1).
+//! The node's inputs, with its defaults and ranges (node-behaviour.md §1), and the profile that
+//! says whether they are read exactly as the node reads them.
 
+use crate::foreground::ForegroundMethod;
 use crate::{Error, Result};
 use std::fmt;
 use std::str::FromStr;
@@ -76,6 +78,59 @@ impl FromStr for DetailMethod {
     }
 }
 
+/// Which algorithm the parameters drive.
+///
+/// `Node` is the ComfyUI node bit for bit, quirks included (the coarse mask binarised at 1/255,
+/// the input RGB kept in the cutout). `Quality` keeps the network's soft mask, refines only a band
+/// around its 0.5 contour and estimates the foreground colour, so that faint background the network
+/// had rejected stays transparent and edges carry no old-background colour.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Profile {
+    /// Exactly the node's outputs (what the ComfyUI node and saved workflows get).
+    Node,
+    /// The best cutout we can make: the default of the library, the CLI and the service.
+    #[default]
+    Quality,
+}
+
+impl Profile {
+    pub const ALL: [Profile; 2] = [Profile::Node, Profile::Quality];
+
+    /// The node keeps the input's colours; `quality` estimates the foreground colour under the
+    /// edge with the multi-level method (the better of the two on the ground-truth benchmark).
+    pub fn default_foreground(self) -> ForegroundMethod {
+        match self {
+            Profile::Node => ForegroundMethod::Off,
+            Profile::Quality => ForegroundMethod::Ml,
+        }
+    }
+
+    pub fn id(self) -> &'static str {
+        match self {
+            Profile::Node => "node",
+            Profile::Quality => "quality",
+        }
+    }
+}
+
+impl fmt::Display for Profile {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.id())
+    }
+}
+
+impl FromStr for Profile {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        Profile::ALL.into_iter().find(|p| p.id().eq_ignore_ascii_case(s.trim())).ok_or_else(|| Error::InvalidParameter {
+            name: "profile",
+            value: s.to_string(),
+            allowed: "node, quality".into(),
+        })
+    }
+}
+
 /// Where the networks run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Device {
@@ -110,9 +165,11 @@ impl fmt::Display for Device {
     }
 }
 
-/// The node's per-call inputs (everything but the image and the device).
+/// The node's per-call inputs (everything but the image and the device), the profile, and the
+/// foreground colour estimation of the cutout.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Params {
+    pub profile: Profile,
     pub method: DetailMethod,
     pub detail_erode: u32,
     pub detail_dilate: u32,
@@ -120,11 +177,24 @@ pub struct Params {
     pub white_point: f64,
     pub process_detail: bool,
     pub max_megapixels: f64,
+    /// The cutout's RGB: `Off` keeps the input's colours (the node), the others estimate the
+    /// foreground colour under the soft edge.
+    pub foreground: ForegroundMethod,
 }
 
+/// The `quality` profile with the node's defaults for every node input.
 impl Default for Params {
     fn default() -> Self {
+        Params::for_profile(Profile::Quality)
+    }
+}
+
+impl Params {
+    /// The node's defaults under `profile`, with that profile's foreground estimation.
+    pub fn for_profile(profile: Profile) -> Self {
         Params {
+            profile,
+            foreground: profile.default_foreground(),
             method: DetailMethod::VitMatte,
             detail_erode: 6,
             detail_dilate: 6,
@@ -133,6 +203,11 @@ impl Default for Params {
             process_detail: true,
             max_megapixels: 2.0,
         }
+    }
+
+    /// The node exactly, with its defaults.
+    pub fn node() -> Self {
+        Params::for_profile(Profile::Node)
     }
 }
 
@@ -182,7 +257,10 @@ mod tests {
 
     #[test]
     fn defaults_are_the_nodes_and_valid() {
-        let p = Params::default();
+        assert_eq!(Params::default().profile, Profile::Quality);
+        assert_eq!(Params { profile: Profile::Node, foreground: ForegroundMethod::Off, ..Params::default() }, Params::node());
+        let p = Params::node();
+        assert_eq!(p.foreground, ForegroundMethod::Off);
         assert_eq!(p.method, DetailMethod::VitMatte);
         assert_eq!((p.detail_erode, p.detail_dilate), (6, 6));
         assert_eq!((p.black_point, p.white_point), (0.01, 0.99));
@@ -197,6 +275,12 @@ mod tests {
             assert_eq!(m.node_name().parse::<DetailMethod>().unwrap(), m);
             assert_eq!(m.id().parse::<DetailMethod>().unwrap(), m);
         }
+        for p in Profile::ALL {
+            assert_eq!(p.id().parse::<Profile>().unwrap(), p);
+        }
+        assert_eq!("Quality".parse::<Profile>().unwrap(), Profile::Quality);
+        let err = "best".parse::<Profile>().unwrap_err().to_string();
+        assert!(err.contains("profile") && err.contains("node, quality"), "{err}");
         let err = "Matting".parse::<DetailMethod>().unwrap_err().to_string();
         assert!(err.contains("detail_method") && err.contains("GuidedFilter"), "{err}");
     }

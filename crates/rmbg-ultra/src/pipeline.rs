@@ -1,12 +1,16 @@
-//! The node's algorithm (node-behaviour.md §2), frame by frame, with the models loaded once.
+//! One frame through a profile, with the models loaded once: the node's algorithm
+//! (node-behaviour.md §2) for [`Profile::Node`], the soft-mask pipeline for [`Profile::Quality`]
+//! (segment → soft mask → band trimap → refine in the band → remap → foreground colour → RGBA).
 
 use crate::compose;
+use crate::foreground::{estimate_foreground, ForegroundMethod};
 use crate::models::ModelStore;
-use crate::params::{DetailMethod, Device, Params};
+use crate::params::{DetailMethod, Device, Params, Profile};
 use crate::refine;
+use crate::refine::band::{band_widths, refine_band, trimap_for, unit_to_u8_rounded};
 use crate::refine::vitmatte::{self, VitMatteSession};
 use crate::remap::{u8_to_unit, HistogramRemap};
-use crate::segment::{IsNetSession, Segmenter};
+use crate::segment::{self, IsNetSession, Segmenter};
 use crate::Result;
 use image::{GrayImage, RgbImage, RgbaImage};
 use std::collections::HashMap;
@@ -45,10 +49,11 @@ impl Default for RemoverOptions {
     }
 }
 
-/// What the node returns for one frame.
+/// What a profile returns for one frame.
 #[derive(Debug, Clone)]
 pub struct Cutout {
-    /// Input RGB with the mask as alpha (straight alpha).
+    /// The cutout, straight alpha: the input's RGB (`node`, or foreground `off`) or the estimated
+    /// foreground colour, with the mask as alpha.
     pub rgba: RgbaImage,
     /// The same alpha as a grey image.
     pub mask: GrayImage,
@@ -60,6 +65,7 @@ pub struct Cutout {
 pub struct StageTimings {
     pub segment: Duration,
     pub refine: Duration,
+    /// Foreground colour estimation and the RGBA assembly.
     pub compose: Duration,
 }
 
@@ -116,22 +122,72 @@ impl Remover {
         Ok(session)
     }
 
-    /// One frame through the node: coarse mask, detail method, remap, RGBA.
+    /// One frame through `params.profile`: mask, detail method, remap, RGBA.
     pub fn remove(&self, image: &RgbImage, params: &Params) -> Result<Cutout> {
+        params.validate()?;
+        let t = Instant::now();
+        let map = self.predict(image)?;
+        let segment = t.elapsed();
+        let mut cut = self.remove_predicted(image, &map, params)?;
+        cut.timings.segment = segment;
+        Ok(cut)
+    }
+
+    /// The segmentation network's map for `image`: the one stage that needs the network, so that
+    /// a caller can run it for one image while [`Remover::remove_predicted`] finishes another.
+    pub fn predict(&self, image: &RgbImage) -> Result<segment::SegmentationMap> {
+        self.segmenter.predict(image)
+    }
+
+    /// Everything after the network, from its `map` for `image` (timings.segment stays 0).
+    pub fn remove_predicted(&self, image: &RgbImage, map: &segment::SegmentationMap, params: &Params) -> Result<Cutout> {
         params.validate()?;
         let mut timings = StageTimings::default();
         let t = Instant::now();
-        let coarse = self.segmenter.coarse_mask(image)?;
-        timings.segment = t.elapsed();
-
-        let t = Instant::now();
-        let mask = if params.process_detail { self.refine(image, &coarse, params)? } else { coarse };
+        let mask = match params.profile {
+            Profile::Node => {
+                let (w, h) = image.dimensions();
+                let coarse = segment::binarize_to(&segment::normalized_to_size(&map.data, map.side, w, h), w, h);
+                if params.process_detail {
+                    self.refine(image, &coarse, params)?
+                } else {
+                    coarse
+                }
+            }
+            Profile::Quality => self.quality_alpha(image, map, params)?,
+        };
         timings.refine = t.elapsed();
 
         let t = Instant::now();
-        let rgba = compose::cutout(image, &mask);
+        let rgba = match params.foreground {
+            ForegroundMethod::Off => compose::cutout(image, &mask),
+            method => {
+                let alpha: Vec<f32> = mask.as_raw().iter().map(|&a| u8_to_unit(a)).collect();
+                compose::cutout(&estimate_foreground(image, &alpha, method), &mask)
+            }
+        };
         timings.compose = t.elapsed();
         Ok(Cutout { rgba, mask, timings })
+    }
+
+    /// The `quality` profile's alpha: the soft mask with its background floor, refined in the band
+    /// around its 0.5 contour, then black/white points as a remap, rounded to u8.
+    pub fn quality_alpha(&self, image: &RgbImage, map: &segment::SegmentationMap, params: &Params) -> Result<GrayImage> {
+        let (w, h) = image.dimensions();
+        let mut soft = segment::soft_to_size(&map.data, map.side, w, h);
+        let (inner, outer) = band_widths(params, w, h);
+        let band = trimap_for(&soft, w, h, inner, outer);
+        let floor = segment::background_floor(&soft, |i| band.as_raw()[i] == 0);
+        segment::lift_floor(&mut soft, floor);
+        let alpha = if params.process_detail {
+            let session = if params.method.is_vitmatte() { Some(self.matting_session(params.method)?) } else { None };
+            refine_band(image, &soft, params, session.as_deref())?
+        } else {
+            soft
+        };
+        let remap = HistogramRemap::new(params.black_point, params.white_point);
+        let px = alpha.iter().map(|&a| unit_to_u8_rounded(remap.apply(a))).collect();
+        Ok(GrayImage::from_raw(w, h, px).expect("alpha has the image's size"))
     }
 
     /// The detail stage on a coarse 0/255 mask; returns the final u8 alpha.

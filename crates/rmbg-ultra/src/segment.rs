@@ -1,5 +1,6 @@
-//! The coarse mask: a segmentation network (RMBG-1.4 / IS-Net contract) and the node's pre- and
-//! post-processing around it (node-behaviour.md §4), binarisation included.
+//! The coarse mask: a segmentation network (RMBG-1.4 / IS-Net contract) and two ways to bring its
+//! map to the photo: the node's (node-behaviour.md §4: min-max stretch, binarised at 1/255) and the
+//! `quality` profile's soft mask (the network's own probabilities with a robust background floor).
 
 use crate::models::{ModelStore, Task};
 use crate::resample::{pillow_bilinear_rgb, torch_bilinear};
@@ -11,12 +12,27 @@ use std::path::Path;
 /// The network's square input side.
 pub const INPUT_SIZE: u32 = 1024;
 
-/// A model family that turns a photo into the node's coarse 0/255 mask. Adding a family means one
-/// new implementation of this trait.
+/// A model family that turns a photo into a foreground probability map at the network's
+/// resolution. Adding a family means one new implementation of this trait.
 pub trait Segmenter: Send + Sync {
-    fn coarse_mask(&self, image: &RgbImage) -> Result<GrayImage>;
+    /// The `side × side` map (row-major, 0..1) for `image`.
+    fn predict(&self, image: &RgbImage) -> Result<SegmentationMap>;
     /// The device it runs on.
     fn device(&self) -> Device;
+
+    /// The node's coarse 0/255 mask at the photo's size.
+    fn coarse_mask(&self, image: &RgbImage) -> Result<GrayImage> {
+        let (w, h) = image.dimensions();
+        let map = self.predict(image)?;
+        Ok(binarize_to(&normalized_to_size(&map.data, map.side, w, h), w, h))
+    }
+}
+
+/// What a segmentation network returns: a square probability map.
+#[derive(Debug, Clone)]
+pub struct SegmentationMap {
+    pub side: usize,
+    pub data: Vec<f32>,
 }
 
 /// Any ONNX file with the segmentation contract: f32 [1,3,1024,1024] = RGB/255 − 0.5 in, first
@@ -55,10 +71,8 @@ impl IsNetSession {
 }
 
 impl Segmenter for IsNetSession {
-    fn coarse_mask(&self, image: &RgbImage) -> Result<GrayImage> {
-        let pred = self.predict(image)?;
-        let (w, h) = image.dimensions();
-        Ok(binarize_to(&normalized_to_size(&pred, INPUT_SIZE as usize, w, h), w, h))
+    fn predict(&self, image: &RgbImage) -> Result<SegmentationMap> {
+        Ok(SegmentationMap { side: INPUT_SIZE as usize, data: IsNetSession::predict(self, image)? })
     }
 
     fn device(&self) -> Device {
@@ -94,6 +108,41 @@ pub fn normalized_to_size(pred: &[f32], side: usize, width: u32, height: u32) ->
     r
 }
 
+/// The `quality` profile's soft mask: the network's probabilities brought to the photo's size
+/// (torch bilinear, like the node, but without the min-max stretch, which would lift a faint
+/// background response wherever the map's minimum is above 0 or its maximum below 1).
+pub fn soft_to_size(pred: &[f32], side: usize, width: u32, height: u32) -> Vec<f32> {
+    let mut r = torch_bilinear(pred, side, side, width as usize, height as usize);
+    r.iter_mut().for_each(|v| *v = if v.is_finite() { v.clamp(0.0, 1.0) } else { 0.0 });
+    r
+}
+
+/// Share of the clear background that may keep a response above the floor.
+pub const BACKGROUND_FLOOR_QUANTILE: f64 = 0.99;
+/// The floor never removes more than this: a response above it is the network's real doubt.
+pub const MAX_BACKGROUND_FLOOR: f32 = 0.1;
+
+/// A robust background floor: the `BACKGROUND_FLOOR_QUANTILE` quantile of the soft mask over
+/// `background` (the pixels the band calls clear background), at most `MAX_BACKGROUND_FLOOR`.
+/// IS-Net leaves 1–3/255 over large parts of a photo's background; under this floor they are 0.
+pub fn background_floor(soft: &[f32], background: impl Fn(usize) -> bool) -> f32 {
+    let mut values: Vec<f32> = soft.iter().enumerate().filter(|&(i, _)| background(i)).map(|(_, &v)| v).collect();
+    if values.is_empty() {
+        return 0.0;
+    }
+    let k = ((values.len() - 1) as f64 * BACKGROUND_FLOOR_QUANTILE).round() as usize;
+    let (_, q, _) = values.select_nth_unstable_by(k, f32::total_cmp);
+    q.min(MAX_BACKGROUND_FLOOR)
+}
+
+/// `(a − floor)/(1 − floor)`, clipped to 0..1.
+pub fn lift_floor(soft: &mut [f32], floor: f32) {
+    if floor > 0.0 {
+        let scale = 1.0 / (1.0 - floor);
+        soft.iter_mut().for_each(|v| *v = ((*v - floor) * scale).clamp(0.0, 1.0));
+    }
+}
+
 /// The node's binarisation: `trunc(255·r)` is re-read as if it were 0..1, so every pixel with
 /// `255·r ≥ 1` becomes 255 (node-behaviour.md §4.4, §9.1). `r` is the photo-sized normalised map.
 pub fn binarize_to(r: &[f32], width: u32, height: u32) -> GrayImage {
@@ -110,6 +159,20 @@ mod tests {
         let img = RgbImage::from_raw(2, 1, vec![0, 255, 51, 255, 0, 102]).unwrap();
         let v = normalize(&img);
         assert_eq!(v, vec![-0.5, 0.5, 0.5, -0.5, 51.0 / 255.0 - 0.5, 102.0 / 255.0 - 0.5]);
+    }
+
+    #[test]
+    fn soft_mask_keeps_probabilities_and_the_floor_clears_faint_background() {
+        let pred = vec![0.0, 0.01, 0.5, 1.0];
+        assert_eq!(soft_to_size(&pred, 2, 2, 2), pred);
+        let mut soft: Vec<f32> = (0..100).map(|i| if i < 90 { (i % 4) as f32 / 255.0 } else { 0.6 }).collect();
+        let floor = background_floor(&soft, |i| i < 90);
+        assert_eq!(floor, 3.0 / 255.0);
+        lift_floor(&mut soft, floor);
+        assert!(soft[..90].iter().all(|&v| v == 0.0));
+        assert!((soft[95] - (0.6 - floor) / (1.0 - floor)).abs() < 1e-6);
+        assert_eq!(background_floor(&[0.9; 4], |_| true), MAX_BACKGROUND_FLOOR);
+        assert_eq!(background_floor(&[0.9; 4], |_| false), 0.0);
     }
 
     #[test]

@@ -16,6 +16,7 @@ NODE_NAME = "LayerMask: RmBgUltra V2"
 DISPLAY_NAME = "LayerMask: RmBgUltra V2 (rmbg-ultra)"
 METHODS = ["VITMatte", "VITMatte(local)", "vitmatte-base-composition-1k", "PyMatting", "GuidedFilter"]
 DEVICES = ["cuda", "cpu"]
+PROFILES = list(_native.PROFILES)
 
 _LEVELS = {"ERROR": logging.ERROR, "WARN": logging.WARNING, "INFO": logging.INFO}
 
@@ -87,6 +88,14 @@ class RmBgUltraV2:
                     "tooltip": "Segmentation model: RMBG-1.4 (the original's, non-commercial licence) or "
                                "isnet-general (IS-Net, downloaded automatically).",
                 }),
+                # Optional with the original's behaviour as default, so saved workflows give what
+                # they gave.
+                "profile": (list(PROFILES), {
+                    "default": "node",
+                    "tooltip": "node: exactly the original node's output. quality: the network's soft mask "
+                               "refined only around the edge, with the foreground colour estimated under it "
+                               "(no background pieces, no colour fringe).",
+                }),
             },
         }
 
@@ -97,10 +106,12 @@ class RmBgUltraV2:
     DESCRIPTION = __doc__
 
     def rmbg_ultra_v2(self, image, detail_method, detail_erode, detail_dilate, black_point, white_point,
-                      process_detail, device, max_megapixels, seg_model=models.SEG_MODELS[0]):
+                      process_detail, device, max_megapixels, seg_model=models.SEG_MODELS[0], profile="node"):
         start = time.perf_counter()
         if device not in DEVICES:
             raise ValueError(f"invalid device = {device}: allowed {', '.join(DEVICES)}")
+        if profile not in PROFILES:
+            raise ValueError(f"invalid profile = {profile}: allowed {', '.join(PROFILES)}")
         frames, back = _as_frames(image)
         if frames.ndim == 3:
             frames = frames[None]
@@ -112,7 +123,7 @@ class RmBgUltraV2:
         try:
             remover = models.get_remover(seg_model, device, detail_method)
             try:
-                remover.prepare(*params)
+                remover.prepare(*params, profile=profile)
             except _native.RmbgUltraError as e:
                 raise models.explain_matting_error(detail_method, e) from None
         finally:
@@ -125,12 +136,12 @@ class RmBgUltraV2:
         for i in range(n):
             interrupted()  # the user's Cancel, honoured between frames
             try:
-                remover.process(frames[i], image_out[i], mask_out[i], *params)
+                remover.process(frames[i], image_out[i], mask_out[i], *params, profile=profile)
             finally:
                 forward_logs()
             if pbar is not None:
                 pbar.update(1)
 
-        log.info("# rmbg-ultra: %s Processed %d image(s). [%s, %s on %s, %.2f s]", NODE_NAME, n, detail_method,
-                 seg_model, remover.device, time.perf_counter() - start)
+        log.info("# rmbg-ultra: %s Processed %d image(s). [%s, %s on %s, profile %s, %.2f s]", NODE_NAME, n,
+                 detail_method, seg_model, remover.device, profile, time.perf_counter() - start)
         return (back(image_out), back(mask_out))

@@ -24,24 +24,14 @@ pub fn photos() -> Vec<PathBuf> {
 
 /// The Python of the pinned reference venv that `scripts/pyref-venv.sh` creates.
 pub fn python() -> PathBuf {
-    let p = std::env::var_os("RMBG_ULTRA_PYREF")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| repo_root().join(".venv-ref/bin/python"));
-    assert!(
-        p.exists(),
-        "reference Python {} not found: run scripts/pyref-venv.sh (or set RMBG_ULTRA_PYREF)",
-        p.display()
-    );
+    let p = std::env::var_os("RMBG_ULTRA_PYREF").map(PathBuf::from).unwrap_or_else(|| repo_root().join(".venv-ref/bin/python"));
+    assert!(p.exists(), "reference Python {} not found: run scripts/pyref-venv.sh (or set RMBG_ULTRA_PYREF)", p.display());
     p
 }
 
 /// Runs `reference/<script>` with `args` in the reference venv; panics with its stderr on failure.
 pub fn run_reference(script: &str, args: &[&str]) -> String {
-    let out = Command::new(python())
-        .arg(repo_root().join("reference").join(script))
-        .args(args)
-        .output()
-        .expect("start reference python");
+    let out = Command::new(python()).arg(repo_root().join("reference").join(script)).args(args).output().expect("start reference python");
     assert!(
         out.status.success(),
         "reference/{script} {args:?} failed:\n{}\n{}",
@@ -53,9 +43,10 @@ pub fn run_reference(script: &str, args: &[&str]) -> String {
 
 /// A fresh seed each run (printed, so a failure can be replayed with RMBG_ULTRA_SEED).
 pub fn fresh_seed() -> u64 {
-    let seed = std::env::var("RMBG_ULTRA_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or_else(|| {
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64
-    });
+    let seed = std::env::var("RMBG_ULTRA_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64);
     eprintln!("seed = {seed} (replay with RMBG_ULTRA_SEED={seed})");
     seed
 }
@@ -115,8 +106,7 @@ pub fn read_npy<T: NpyElement>(path: &Path) -> (Vec<usize>, Vec<T>) {
     assert!(header.contains(&format!("'descr': '{}'", T::DESCR)), "{}: want {} in {header}", path.display(), T::DESCR);
     assert!(header.contains("'fortran_order': False"));
     let shape_txt = header.split("'shape': (").nth(1).unwrap().split(')').next().unwrap();
-    let shape: Vec<usize> =
-        shape_txt.split(',').map(str::trim).filter(|s| !s.is_empty()).map(|s| s.parse().unwrap()).collect();
+    let shape: Vec<usize> = shape_txt.split(',').map(str::trim).filter(|s| !s.is_empty()).map(|s| s.parse().unwrap()).collect();
     let size = std::mem::size_of::<T>();
     let data: Vec<T> = bytes[start + hlen..].chunks_exact(size).map(T::read_le).collect();
     assert_eq!(data.len(), shape.iter().product::<usize>());
