@@ -607,8 +607,14 @@ fn plan(inputs: &[PathBuf], output: &Path, naming: &Naming) -> Result<Vec<Job>> 
         let rel = file.strip_prefix(&base).unwrap_or(&file).with_extension("");
         let rel = if rel.is_absolute() { PathBuf::from(rel.file_name().unwrap_or_default()) } else { rel };
         let stem_path = output.join(rel);
-        let cutout = stem_path.with_extension(ext);
-        let mask = stem_path.with_extension(format!("mask.{ext}"));
+        // Appended, not `with_extension`: a stem with dots of its own ("x1.5-cafe") keeps them.
+        let with_suffix = |suffix: String| {
+            let mut name = stem_path.clone().into_os_string();
+            name.push(suffix);
+            PathBuf::from(name)
+        };
+        let cutout = with_suffix(format!(".{ext}"));
+        let mask = with_suffix(format!(".mask.{ext}"));
         for out in [&cutout, &mask] {
             anyhow::ensure!(
                 seen.insert(out.clone()),
@@ -644,6 +650,20 @@ mod tests {
             Some(Place::File(p)) => p.clone(),
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn stems_with_dots_keep_them() {
+        let dir = tempfile::tempdir().unwrap();
+        for name in ["lemur-x1.5-cafe.png", "lemur-x1.2-sky.png"] {
+            std::fs::write(dir.path().join(name), b"").unwrap();
+        }
+        let out = dir.path().join("out");
+        let jobs = plan(&[dir.path().to_path_buf()], &out, &png_naming(true)).unwrap();
+        let mut names: Vec<PathBuf> = jobs.iter().map(|j| file(&j.cutout)).collect();
+        names.sort();
+        assert_eq!(names, vec![out.join("lemur-x1.2-sky.png"), out.join("lemur-x1.5-cafe.png")]);
+        assert!(jobs.iter().any(|j| file(&j.mask) == out.join("lemur-x1.5-cafe.mask.png")));
     }
 
     #[test]
