@@ -84,10 +84,10 @@ fn remove_answers_cutout_mask_and_formats() {
     // Every parameter by its CLI name; both spellings.
     let r = post_image(addr, "?method=PyMatting&erode=2&dilate=3&black-point=0.05&white_point=0.95&max_megapixels=2&output=mask", &body);
     assert_eq!(r.status, 200, "{}", r.text());
-    let r = post_image(addr, "?no_detail=true&output=mask", &body);
+    let r = post_image(addr, "?profile=node&no_detail=true&output=mask", &body);
     assert_eq!(r.status, 200, "{}", r.text());
     let coarse = r.image().to_luma8().into_raw();
-    assert!(coarse.iter().all(|&v| v == 0 || v == 255), "no_detail gives the binary coarse mask");
+    assert!(coarse.iter().all(|&v| v == 0 || v == 255), "the node's no_detail gives the binary coarse mask");
 }
 
 #[test]
