@@ -80,8 +80,8 @@ pub struct RemoveArgs {
 
     /// How far the edge band reaches INTO the subject. Larger values let the detail method
     /// re-decide more of the subject's border (hair, fur). node: 5-pixel steps of the node
-    /// (GuidedFilter and PyMatting only use erode + dilate, as one radius); quality: 2 pixels per
-    /// step at 1024 px, scaled with the photo's long side. Range 1..=255.
+    /// (GuidedFilter and PyMatting only use erode + dilate, as one radius); quality: 1 pixel per
+    /// step at 1024 px, scaled with the photo's long side, around what the network was unsure of. Range 1..=255.
     #[arg(long, default_value_t = 6, value_parser = clap::value_parser!(u32).range(1..=255))]
     erode: u32,
 

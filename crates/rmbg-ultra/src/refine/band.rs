@@ -32,23 +32,24 @@ pub const GUIDED_FILTER_EPS: f64 = 1e-3;
 
 /// How far the band reaches into the subject and out into the background, in pixels of the photo.
 ///
-/// `detail_erode` / `detail_dilate` are read as half-widths of 2 px per step at the network's
+/// `detail_erode` / `detail_dilate` are read as half-widths of 1 px per step at the network's
 /// 1024-pixel resolution, scaled with the photo: the network's uncertainty about the edge is a few
-/// of its own pixels, so it grows with the photo's size over 1024. Defaults (6, 6): 12 px each way
-/// up to 1024 px, 17 px on a 1448 px photo.
+/// of its own pixels, so it grows with the photo's size over 1024. The band is added to the region
+/// the network was unsure of ([`SURE_THRESHOLDS`]). Defaults (6, 6): 6 px each way up to 1024 px,
+/// 8 px on a 1448 px photo.
 pub fn band_widths(params: &Params, width: u32, height: u32) -> (u32, u32) {
-    let scale = (width.max(height) as f64 / 1024.0).max(1.0) * dev("BAND", 1.0);
-    let px = |steps: u32| (2.0 * steps as f64 * scale).round() as u32;
+    let scale = (width.max(height) as f64 / 1024.0).max(1.0);
+    let px = |steps: u32| (steps as f64 * scale).round() as u32;
     (px(params.detail_erode), px(params.detail_dilate))
 }
 
-fn dev(name: &str, default: f64) -> f64 {
-    std::env::var(format!("RMBG_DEV_{name}")).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
-}
+/// Soft-mask values the band treats as sure background (below) and sure subject (at or above):
+/// everything the network was unsure of is re-decided (measured on the ground-truth benchmark:
+/// band SAD 79.6 with the 0.5 contour alone, 74.2 with these, BENCHMARKS.md).
+pub const SURE_THRESHOLDS: (f32, f32) = (0.04, 0.94);
 
-/// Soft-mask values the band treats as sure background (below) and sure subject (at or above).
 pub fn sure_thresholds() -> (f32, f32) {
-    (dev("LO", 0.5) as f32, dev("HI", 0.5) as f32)
+    SURE_THRESHOLDS
 }
 
 /// The band's trimap for a soft mask.
@@ -112,7 +113,7 @@ fn refine_classical(image: &RgbImage, soft: &GrayImage, trimap: &GrayImage, meth
     match method {
         DetailMethod::GuidedFilter => {
             let radius = guided_filter_radius(w, h);
-            Ok(guided_filter_u8(image, soft, radius, dev("EPS", GUIDED_FILTER_EPS)))
+            Ok(guided_filter_u8(image, soft, radius, GUIDED_FILTER_EPS))
         }
         DetailMethod::PyMatting => closed_form_in_band(image, trimap, soft),
         m => unreachable!("{m} is not a classical method"),
@@ -122,7 +123,7 @@ fn refine_classical(image: &RgbImage, soft: &GrayImage, trimap: &GrayImage, meth
 /// The guided filter's window: about 1/256 of the long side (4 px at 1024), enough to see a
 /// hair's colour on both sides, small enough not to smear the network's edge.
 fn guided_filter_radius(width: u32, height: u32) -> usize {
-    ((width.max(height) as f64 / dev("GFDIV", 256.0)).round() as usize).max(2)
+    ((width.max(height) as f64 / 256.0).round() as usize).max(2)
 }
 
 /// Closed-form matting (Levin et al., the same Laplacian, preconditioner and solver as the node's
@@ -150,7 +151,7 @@ fn closed_form_in_band(image: &RgbImage, trimap: &GrayImage, soft: &GrayImage) -
     })?;
     let failure = |reason: String| Error::Refine { method: "PyMatting", reason: format!("{reason}. Try GuidedFilter, or smaller detail_erode/detail_dilate") };
     let mut sys = matting_system(&U8Image::new(image), &trimap, EPSILON);
-    let lambda = dev("LAMBDA", PRIOR_WEIGHT);
+    let lambda = PRIOR_WEIGHT;
     for (i, (_, px, py)) in trimap.unknown.iter().enumerate() {
         let (start, end) = (sys.a.row_ptr[i], sys.a.row_ptr[i + 1]);
         let diagonal = start + sys.a.cols[start..end].binary_search(&(i as u32)).expect("L_UU has its diagonal");
@@ -172,7 +173,7 @@ fn closed_form_in_band(image: &RgbImage, trimap: &GrayImage, soft: &GrayImage) -
 
 /// λ of the soft-mask prior: small next to the Laplacian's diagonal (up to 9 windows' weight), so
 /// colour decides wherever it can (measured on the ground-truth benchmark, BENCHMARKS.md).
-pub const PRIOR_WEIGHT: f64 = 1e-3;
+pub const PRIOR_WEIGHT: f64 = 1e-4;
 
 /// `round(255·a)`, clipped: the quality profile rounds where the node truncates.
 #[inline]
@@ -195,9 +196,9 @@ mod tests {
     #[test]
     fn band_scales_with_photo_size() {
         let p = Params::default();
-        assert_eq!(band_widths(&p, 800, 600), (12, 12));
-        assert_eq!(band_widths(&p, 1086, 1448), (17, 17));
-        assert_eq!(band_widths(&Params { detail_erode: 1, detail_dilate: 10, ..p }, 1024, 10), (2, 20));
+        assert_eq!(band_widths(&p, 800, 600), (6, 6));
+        assert_eq!(band_widths(&p, 1086, 1448), (8, 8));
+        assert_eq!(band_widths(&Params { detail_erode: 1, detail_dilate: 10, ..p }, 1024, 10), (1, 10));
     }
 
     #[test]
