@@ -17,7 +17,7 @@ use crate::refine::guided_filter::guided_filter_u8;
 use crate::refine::pymatting::laplacian::{matting_system, U8Image};
 use crate::refine::pymatting::preconditioner::ichol;
 use crate::refine::pymatting::solver::{cg, MAXITER, RTOL};
-use crate::refine::pymatting::trimap::{Class, Missing, Trimap};
+use crate::refine::pymatting::trimap::{Class, Trimap};
 use crate::refine::pymatting::EPSILON;
 use crate::refine::vitmatte::{self, VitMatteSession};
 use crate::remap::u8_to_unit;
@@ -142,13 +142,11 @@ fn closed_form_in_band(image: &RgbImage, trimap: &GrayImage, soft: &GrayImage) -
             _ => Class::Unknown,
         })
         .collect();
-    let trimap = Trimap::from_classes(w, h, classes).map_err(|missing| Error::Refine {
-        method: "PyMatting",
-        reason: match missing {
-            Missing::Foreground => "the soft mask has no pixel of the subject inside the band".into(),
-            Missing::Background => "the soft mask has no background pixel outside the band".into(),
-        },
-    })?;
+    // A network that is nowhere sure of the subject (or of the background) leaves nothing to
+    // anchor the matting: its soft mask is then the best answer, not an error.
+    let Ok(trimap) = Trimap::from_classes(w, h, classes) else {
+        return Ok(soft.as_raw().iter().map(|&v| u8_to_unit(v)).collect());
+    };
     let failure = |reason: String| Error::Refine { method: "PyMatting", reason: format!("{reason}. Try GuidedFilter, or smaller detail_erode/detail_dilate") };
     let mut sys = matting_system(&U8Image::new(image), &trimap, EPSILON);
     let lambda = PRIOR_WEIGHT;
@@ -227,6 +225,18 @@ mod tests {
         assert_eq!(a[500 * 1100 + 550], 1.0);
         assert_eq!(a[0], 0.0);
         assert!(a.iter().any(|&v| v > 0.0 && v < 1.0));
+    }
+
+    #[test]
+    fn an_unsure_network_keeps_its_soft_mask() {
+        let (img, soft) = disc_case(60, 50);
+        let unsure: Vec<f32> = soft.iter().map(|&a| a * 0.6).collect();
+        let p = Params { method: DetailMethod::PyMatting, ..Params::default() };
+        let a = refine_band(&img, &unsure, &p, None).unwrap();
+        for (got, want) in a.iter().zip(&unsure) {
+            assert!(*got == 0.0 || (got - want).abs() <= 0.5 / 255.0 + 1e-6, "{got} vs {want}");
+        }
+        assert!(a.iter().any(|&v| v > 0.5));
     }
 
     #[test]
