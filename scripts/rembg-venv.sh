@@ -5,15 +5,4 @@
 # isnet-general ONNX file.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-venv="$root/.venv-rembg"
-req="$root/bench/quality/requirements-rembg.txt"
-stamp="$venv/.requirements.sha256"
-want=$(sha256sum "$req" | cut -d' ' -f1)
-if [ -x "$venv/bin/python" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$want" ]; then
-    exit 0
-fi
-echo "creating the rembg venv $venv" >&2
-python3 -m venv "$venv"
-"$venv/bin/python" -m pip install -q --disable-pip-version-check -r "$req"
-"$venv/bin/python" -c "import rembg.bg" >/dev/null
-echo "$want" > "$stamp"
+exec "$root/scripts/pinned-venv.sh" "$root/.venv-rembg" "$root/bench/quality/requirements-rembg.txt" rembg rembg.bg

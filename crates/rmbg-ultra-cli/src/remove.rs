@@ -55,13 +55,13 @@ pub struct RemoveArgs {
     /// the foreground colour estimated under the edge; faint background the network rejected
     /// stays transparent. node: exactly the ComfyUI node's output (binarised coarse mask, input
     /// colours kept), for parity with saved workflows.
-    #[arg(long, default_value = "quality", value_parser = parse_profile)]
+    #[arg(long, default_value = "quality", value_parser = parse_lib::<Profile>)]
     profile: Profile,
 
     /// The cut-out's colours under the soft edge: ml (multi-level foreground estimation, best),
     /// blur (blur-fusion, faster), off (the input's colours, which keep the old background's tint).
     /// Default: ml for --profile quality, off for --profile node.
-    #[arg(long, value_parser = parse_foreground)]
+    #[arg(long, value_parser = parse_lib::<ForegroundMethod>)]
     foreground: Option<ForegroundMethod>,
 
     /// Threads for the classical stages (guided filter, PyMatting, resizing); default: all cores.
@@ -75,7 +75,7 @@ pub struct RemoveArgs {
     /// How the edge of the coarse mask is refined: VITMatte, VITMatte(local),
     /// vitmatte-base-composition-1k, PyMatting, GuidedFilter (or the ids vitmatte, vitmatte-local,
     /// vitmatte-base, pymatting, guided-filter).
-    #[arg(long, short, default_value = "VITMatte", value_parser = parse_method)]
+    #[arg(long, short, default_value = "VITMatte", value_parser = parse_lib::<DetailMethod>)]
     method: DetailMethod,
 
     /// How far the edge band reaches INTO the subject. Larger values let the detail method
@@ -104,7 +104,7 @@ pub struct RemoveArgs {
     no_detail: bool,
 
     /// Where the networks run: auto (CUDA when available), cpu, cuda.
-    #[arg(long, default_value = "auto", value_parser = parse_device)]
+    #[arg(long, default_value = "auto", value_parser = parse_lib::<Device>)]
     device: Device,
 
     /// Fail instead of falling back to the CPU when --device cuda is not available.
@@ -154,19 +154,8 @@ fn parse_color(s: &str) -> Result<[u8; 3], String> {
     compose::parse_color(s).map_err(|e| e.to_string())
 }
 
-fn parse_profile(s: &str) -> Result<Profile, String> {
-    s.parse().map_err(|e: rmbg_ultra::Error| e.to_string())
-}
-
-fn parse_foreground(s: &str) -> Result<ForegroundMethod, String> {
-    s.parse().map_err(|e: rmbg_ultra::Error| e.to_string())
-}
-
-fn parse_method(s: &str) -> Result<DetailMethod, String> {
-    s.parse().map_err(|e: rmbg_ultra::Error| e.to_string())
-}
-
-fn parse_device(s: &str) -> Result<Device, String> {
+/// clap value parser for the library's enums: their own error names the parameter and the choices.
+fn parse_lib<T: std::str::FromStr<Err = rmbg_ultra::Error>>(s: &str) -> Result<T, String> {
     s.parse().map_err(|e: rmbg_ultra::Error| e.to_string())
 }
 

@@ -241,8 +241,6 @@ fn make_params(
         u32::try_from(v).map_err(|_| to_py(rmbg_ultra::Error::InvalidParameter { name, value: v.to_string(), allowed: "1..=255".into() }))
     };
     let params = Params {
-        profile,
-        foreground: profile.default_foreground(),
         method,
         detail_erode: int("detail_erode", detail_erode)?,
         detail_dilate: int("detail_dilate", detail_dilate)?,
@@ -250,6 +248,7 @@ fn make_params(
         white_point,
         process_detail,
         max_megapixels,
+        ..Params::for_profile(profile)
     };
     params.validate().map_err(to_py)?;
     Ok(params)

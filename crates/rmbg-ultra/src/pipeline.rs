@@ -147,7 +147,7 @@ impl Remover {
         let mask = match params.profile {
             Profile::Node => {
                 let (w, h) = image.dimensions();
-                let coarse = segment::binarize_to(&segment::normalized_to_size(&map.data, map.side, w, h), w, h);
+                let coarse = segment::coarse_mask(map, w, h);
                 if params.process_detail {
                     self.refine(image, &coarse, params)?
                 } else {

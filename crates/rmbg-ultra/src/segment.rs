@@ -19,13 +19,11 @@ pub trait Segmenter: Send + Sync {
     fn predict(&self, image: &RgbImage) -> Result<SegmentationMap>;
     /// The device it runs on.
     fn device(&self) -> Device;
+}
 
-    /// The node's coarse 0/255 mask at the photo's size.
-    fn coarse_mask(&self, image: &RgbImage) -> Result<GrayImage> {
-        let (w, h) = image.dimensions();
-        let map = self.predict(image)?;
-        Ok(binarize_to(&normalized_to_size(&map.data, map.side, w, h), w, h))
-    }
+/// The node's coarse 0/255 mask of a `width × height` photo from its map.
+pub fn coarse_mask(map: &SegmentationMap, width: u32, height: u32) -> GrayImage {
+    binarize_to(&normalized_to_size(&map.data, map.side, width, height), width, height)
 }
 
 /// What a segmentation network returns: a square probability map.

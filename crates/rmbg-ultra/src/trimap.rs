@@ -33,8 +33,11 @@ pub fn window(k: u32, iterations: u32) -> (usize, usize) {
 pub fn vitmatte_trimap(mask: &GrayImage, erode: u32, dilate: u32) -> GrayImage {
     let binary = GrayImage::from_raw(mask.width(), mask.height(), mask.as_raw().iter().map(|&v| if v == 255 { 255 } else { 0 }).collect())
         .expect("same size");
-    let eroded = erode_rect(&binary, erode, ITERATIONS);
-    let dilated = dilate_rect(&binary, dilate, ITERATIONS);
+    three_levels(&erode_rect(&binary, erode, ITERATIONS), &dilate_rect(&binary, dilate, ITERATIONS), UNKNOWN)
+}
+
+/// 255 where `eroded` is set, `unknown` where only `dilated` is, 0 elsewhere.
+fn three_levels(eroded: &GrayImage, dilated: &GrayImage, unknown: u8) -> GrayImage {
     let data = eroded
         .as_raw()
         .iter()
@@ -43,52 +46,30 @@ pub fn vitmatte_trimap(mask: &GrayImage, erode: u32, dilate: u32) -> GrayImage {
             if e == 255 {
                 255
             } else if d == 255 {
-                UNKNOWN
+                unknown
             } else {
                 0
             }
         })
         .collect();
-    GrayImage::from_raw(mask.width(), mask.height(), data).expect("same size")
+    GrayImage::from_raw(eroded.width(), eroded.height(), data).expect("same size")
 }
 
 /// Trimap value of the `quality` profile's unknown band: the 0.5 that ViTMatte was trained with.
 pub const BAND_UNKNOWN: u8 = 128;
 
-/// The `quality` profile's trimap for a soft mask (`H×W`, 0..1): seeded at α ≥ 0.5, subject (255)
-/// where that seed eroded by `inner` pixels is set, background (0) where the seed dilated by
-/// `outer` pixels is not, [`BAND_UNKNOWN`] between. Square windows, symmetric about the pixel, so
-/// the band is as wide as asked on every side (the node's even kernels shift it).
-pub fn band_trimap(alpha: &[f32], width: u32, height: u32, inner: u32, outer: u32) -> GrayImage {
-    uncertain_band_trimap(alpha, width, height, inner, outer, (0.5, 0.5))
-}
-
-/// [`band_trimap`] that also keeps the network's doubt unknown: subject where `α ≥ sure.1` eroded
-/// by `inner`, background where `α ≥ sure.0` dilated by `outer` is not set. With `(0.5, 0.5)` it is
-/// the band around the 0.5 contour; wider thresholds add every region the network was unsure of
-/// (a hair halo, a veil), which a matting method can then decide from colour.
-pub fn uncertain_band_trimap(alpha: &[f32], width: u32, height: u32, inner: u32, outer: u32, sure: (f32, f32)) -> GrayImage {
+/// The `quality` profile's trimap for a soft mask (`H×W`, 0..1): subject (255) where `α ≥ sure.1`
+/// eroded by `inner` pixels is set, background (0) where `α ≥ sure.0` dilated by `outer` pixels is
+/// not, [`BAND_UNKNOWN`] between. With `sure = (0.5, 0.5)` it is a band around the 0.5 contour;
+/// wider thresholds add every region the network was unsure of (a hair halo, a veil), which a
+/// matting method can then decide from colour. Square windows, symmetric about the pixel, so the
+/// band is as wide as asked on every side (the node's even kernels shift it).
+pub fn band_trimap(alpha: &[f32], width: u32, height: u32, inner: u32, outer: u32, sure: (f32, f32)) -> GrayImage {
     assert_eq!(alpha.len(), (width * height) as usize, "mask must have the image's size");
     let above = |t: f32| {
         GrayImage::from_raw(width, height, alpha.iter().map(|&a| if a >= t { 255 } else { 0 }).collect()).expect("same size")
     };
-    let eroded = erode_rect(&above(sure.1), 2 * inner + 1, 1);
-    let dilated = dilate_rect(&above(sure.0), 2 * outer + 1, 1);
-    let data = eroded
-        .as_raw()
-        .iter()
-        .zip(dilated.as_raw())
-        .map(|(&e, &d)| {
-            if e == 255 {
-                255
-            } else if d == 255 {
-                BAND_UNKNOWN
-            } else {
-                0
-            }
-        })
-        .collect();
-    GrayImage::from_raw(width, height, data).expect("same size")
+    three_levels(&erode_rect(&above(sure.1), 2 * inner + 1, 1), &dilate_rect(&above(sure.0), 2 * outer + 1, 1), BAND_UNKNOWN)
 }
 
 /// `cv2.erode(src, np.ones((k, k), np.uint8), iterations=iterations)` with OpenCV's default border
@@ -297,13 +278,13 @@ mod tests {
         // α ramps from 0 at x = 0 to 1 at x = 20; the seed starts at x = 10.
         let (w, h) = (21u32, 3u32);
         let alpha: Vec<f32> = (0..h).flat_map(|_| (0..w).map(|x| x as f32 / 20.0)).collect();
-        let t = band_trimap(&alpha, w, h, 3, 4);
+        let t = band_trimap(&alpha, w, h, 3, 4, (0.5, 0.5));
         let row: Vec<u8> = t.as_raw()[w as usize..2 * w as usize].to_vec();
         let want: Vec<u8> = (0..w).map(|x| if x < 6 { 0 } else if x < 13 { BAND_UNKNOWN } else { 255 }).collect();
         assert_eq!(row, want);
         // An empty soft mask is all background, a full one all subject.
-        assert!(band_trimap(&[0.2; 12], 4, 3, 2, 2).as_raw().iter().all(|&v| v == 0));
-        assert!(band_trimap(&[0.9; 12], 4, 3, 2, 2).as_raw().iter().all(|&v| v == 255));
+        assert!(band_trimap(&[0.2; 12], 4, 3, 2, 2, (0.5, 0.5)).as_raw().iter().all(|&v| v == 0));
+        assert!(band_trimap(&[0.9; 12], 4, 3, 2, 2, (0.5, 0.5)).as_raw().iter().all(|&v| v == 255));
     }
 
     #[test]

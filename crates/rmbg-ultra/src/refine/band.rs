@@ -1,6 +1,6 @@
-//! The `quality` profile's detail stage: every method re-decides only a band around the soft
-//! mask's 0.5 contour ([`crate::trimap::band_trimap`]); inside the band's inner edge the subject is
-//! opaque, beyond its outer edge the background is transparent.
+//! The `quality` profile's detail stage: every method re-decides only what the network was unsure
+//! of, plus a band around it ([`crate::trimap::band_trimap`]); inside the band's inner edge the
+//! subject is opaque, beyond its outer edge the background is transparent.
 //!
 //! The node instead refines a mask binarised at 1/255, which keeps every faint response of the
 //! network as subject. Here the soft mask decides what is subject, and the methods only shape the
@@ -14,15 +14,14 @@
 //! [`vitmatte::target_size`] and the band's alpha is scaled back up.
 
 use crate::refine::guided_filter::guided_filter_u8;
-use crate::refine::pymatting::laplacian::{matting_system, U8Image};
-use crate::refine::pymatting::preconditioner::ichol;
-use crate::refine::pymatting::solver::{cg, MAXITER, RTOL};
+use crate::refine::pymatting::alpha::{solve_unknowns_with_prior, Prior};
+use crate::refine::pymatting::laplacian::U8Image;
 use crate::refine::pymatting::trimap::{Class, Trimap};
 use crate::refine::pymatting::EPSILON;
 use crate::refine::vitmatte::{self, VitMatteSession};
 use crate::remap::u8_to_unit;
 use crate::resample::{pillow_bilinear_gray, pillow_bilinear_rgb, torch_bilinear};
-use crate::trimap::{uncertain_band_trimap, BAND_UNKNOWN};
+use crate::trimap::{band_trimap, BAND_UNKNOWN};
 use crate::{DetailMethod, Error, Params, Result};
 use image::{GrayImage, RgbImage};
 
@@ -48,13 +47,9 @@ pub fn band_widths(params: &Params, width: u32, height: u32) -> (u32, u32) {
 /// band SAD 79.6 with the 0.5 contour alone, 74.2 with these, BENCHMARKS.md).
 pub const SURE_THRESHOLDS: (f32, f32) = (0.04, 0.94);
 
-pub fn sure_thresholds() -> (f32, f32) {
-    SURE_THRESHOLDS
-}
-
 /// The band's trimap for a soft mask.
 pub fn trimap_for(soft: &[f32], width: u32, height: u32, inner: u32, outer: u32) -> GrayImage {
-    uncertain_band_trimap(soft, width, height, inner, outer, sure_thresholds())
+    band_trimap(soft, width, height, inner, outer, SURE_THRESHOLDS)
 }
 
 /// The refined alpha (`H×W`, 0..1) of `soft` for the band method of `params.method`.
@@ -147,23 +142,14 @@ fn closed_form_in_band(image: &RgbImage, trimap: &GrayImage, soft: &GrayImage) -
     let Ok(trimap) = Trimap::from_classes(w, h, classes) else {
         return Ok(soft.as_raw().iter().map(|&v| u8_to_unit(v)).collect());
     };
-    let failure = |reason: String| Error::Refine { method: "PyMatting", reason: format!("{reason}. Try GuidedFilter, or smaller detail_erode/detail_dilate") };
-    let mut sys = matting_system(&U8Image::new(image), &trimap, EPSILON);
-    let lambda = PRIOR_WEIGHT;
-    for (i, (_, px, py)) in trimap.unknown.iter().enumerate() {
-        let (start, end) = (sys.a.row_ptr[i], sys.a.row_ptr[i + 1]);
-        let diagonal = start + sys.a.cols[start..end].binary_search(&(i as u32)).expect("L_UU has its diagonal");
-        sys.a.vals[diagonal] += lambda;
-        sys.b[i] += lambda * u8_to_unit(soft.as_raw()[py * w + px]) as f64;
-    }
-    let factor = ichol(&sys.a).map_err(|e| failure(format!("the incomplete Cholesky preconditioner failed ({e:?})")))?;
-    let solution = cg(&sys.a, &sys.b, &mut |r, z| {
-        z.copy_from_slice(r);
-        factor.solve_in_place(z);
-    }, RTOL, MAXITER)
-    .map_err(|nc| failure(format!("conjugate gradients did not converge within {} iterations (relative residual {:.3e})", nc.iterations, nc.relative_residual)))?;
+    let prior: Vec<f64> = trimap.unknown.iter().map(|(_, px, py)| u8_to_unit(soft.as_raw()[py * w + px]) as f64).collect();
+    let (x, _) = solve_unknowns_with_prior(&U8Image::new(image), &trimap, EPSILON, Some(Prior { weight: PRIOR_WEIGHT, values: &prior }))
+        .map_err(|f| Error::Refine {
+            method: "PyMatting",
+            reason: format!("{}. Try GuidedFilter, or smaller detail_erode/detail_dilate", f.reason()),
+        })?;
     let mut alpha: Vec<f32> = trimap.classes.iter().map(|c| if *c == Class::Foreground { 1.0 } else { 0.0 }).collect();
-    for ((_, px, py), v) in trimap.unknown.iter().zip(&solution.x) {
+    for ((_, px, py), v) in trimap.unknown.iter().zip(&x) {
         alpha[py * w + px] = v.clamp(0.0, 1.0) as f32;
     }
     Ok(alpha)

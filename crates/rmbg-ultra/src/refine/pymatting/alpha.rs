@@ -79,12 +79,39 @@ impl SolveFailure {
 
 /// Solves for the unknown pixels of `trimap` (in raster order).
 pub fn solve_unknowns(img: &impl Colours, trimap: &Trimap, epsilon: f64) -> std::result::Result<(Vec<f64>, CfReport), SolveFailure> {
+    solve_unknowns_with_prior(img, trimap, epsilon, None)
+}
+
+/// A data term `λ‖x − p‖²` on the unknown pixels: `values` in the order of `trimap.unknown`.
+#[derive(Debug, Clone, Copy)]
+pub struct Prior<'a> {
+    pub weight: f64,
+    pub values: &'a [f64],
+}
+
+/// [`solve_unknowns`] with an optional prior: `(L_UU + λI) x = −L_UK α_K + λ p`. Without one it is
+/// pymatting's system exactly (what the node uses).
+pub fn solve_unknowns_with_prior(
+    img: &impl Colours,
+    trimap: &Trimap,
+    epsilon: f64,
+    prior: Option<Prior<'_>>,
+) -> std::result::Result<(Vec<f64>, CfReport), SolveFailure> {
     let n = trimap.unknown.len();
     if n == 0 {
         return Err(SolveFailure::NoUnknown);
     }
     let t0 = std::time::Instant::now();
-    let sys = matting_system(img, trimap, epsilon);
+    let mut sys = matting_system(img, trimap, epsilon);
+    if let Some(Prior { weight, values }) = prior {
+        assert_eq!(values.len(), n, "one prior value per unknown pixel");
+        for (i, &p) in values.iter().enumerate() {
+            let (start, end) = (sys.a.row_ptr[i], sys.a.row_ptr[i + 1]);
+            let diagonal = start + sys.a.cols[start..end].binary_search(&(i as u32)).expect("L_UU has its diagonal");
+            sys.a.vals[diagonal] += weight;
+            sys.b[i] += weight * p;
+        }
+    }
     let mut report = CfReport { unknowns: n, matrix_nnz: sys.a.nnz(), ..Default::default() };
     if sys.b.iter().all(|&v| v == 0.0) {
         return Err(SolveFailure::ZeroRhs);
