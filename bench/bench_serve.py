@@ -6,14 +6,20 @@ release build:
 
     cargo build --release -p rmbg-ultra-cli
     .venv-ref/bin/python bench/bench_serve.py [--photo testdata/photos/people.jpg] \
-        [--method GuidedFilter] [--levels 1,2,8] [--requests 6,8,16] [--workers N] [--json]
+        [--method GuidedFilter] [--levels 1,2,8] [--requests 6,8,16] [--workers N] [--fast] [--json]
+
+    # issue 11's load test: 200 requests at concurrency 8 on the int8 model
+    .venv-ref/bin/python bench/bench_serve.py --fast --levels 8 --requests 200
 
 The script starts `target/release/rmbg-ultra serve --port 0 --device cpu` itself (queue large enough
 that no request of the run is refused), sends one warm-up request, then for each concurrency level
 C sends that level's number of requests from C client threads, each thread one request at a time
 on its own connection (the photo as the raw body, `?method=...`, the RGBA PNG cutout back). Every
 answer must be 200. Latency is from sending the request to the last byte of the answer; requests
-per second is the level's requests over its wall time. It ends the server with SIGTERM.
+per second is the level's requests over its wall time. RSS is sampled every 50 ms: its peak, and
+its level over the first and last tenth of each level's requests, whose ratio says whether memory
+stays flat under load. `--fast` starts the server with `--fast` (quality profile on the int8 model,
+made at start when missing). It ends the server with SIGTERM.
 """
 
 import argparse
@@ -97,14 +103,19 @@ def run_level(addr, pid, concurrency, total, body, path, content_type):
     next_index = [0]
     peak = [psutil.Process(pid).memory_info().rss]
     stop = threading.Event()
+    # (requests done, rss) samples, to compare the start of the level with its end
+    samples = []
 
     def sample():
         p = psutil.Process(pid)
         while not stop.is_set():
             try:
-                peak[0] = max(peak[0], p.memory_info().rss)
+                rss = p.memory_info().rss
             except psutil.Error:
                 return
+            peak[0] = max(peak[0], rss)
+            with lock:
+                samples.append((len(latencies) + len(failures), rss))
             time.sleep(0.05)
 
     def client():
@@ -139,7 +150,14 @@ def run_level(addr, pid, concurrency, total, body, path, content_type):
         if c > c0:
             stages[stage] = (s - s0) / (c - c0)
     lat = sorted(latencies)
+    tenth = max(1, total // 10)
+    first = [r for done, r in samples if done < tenth]
+    last = [r for done, r in samples if done >= total - tenth]
+    rss_first = sum(first) / len(first) if first else None
+    rss_last = sum(last) / len(last) if last else None
     return {
+        "rss_first_mb": rss_first / 1e6 if rss_first else None,
+        "rss_last_mb": rss_last / 1e6 if rss_last else None,
         "concurrency": concurrency,
         "requests": total,
         "ok": len(latencies),
@@ -161,6 +179,7 @@ def main():
     ap.add_argument("--levels", default="1,2,8", help="concurrency levels")
     ap.add_argument("--requests", default="6,8,16", help="requests per level (one number for all, or one per level)")
     ap.add_argument("--workers", type=int, default=None, help="server workers (default: its own, the number of cores)")
+    ap.add_argument("--fast", action="store_true", help="serve --fast: the quality profile on the int8 model")
     ap.add_argument("--json", action="store_true", help="print the results as JSON too")
     args = ap.parse_args()
 
@@ -175,6 +194,8 @@ def main():
     extra = ["--queue", str(max(levels) + 8), "--method", args.method]
     if args.workers:
         extra += ["--workers", str(args.workers)]
+    if args.fast:
+        extra += ["--fast"]
     proc, addr, log = start_server(args.bin, extra)
     try:
         _, health, _ = request(addr, "GET", "/healthz")
@@ -191,16 +212,20 @@ def main():
         except subprocess.TimeoutExpired:
             proc.kill()
 
-    print(f"# rmbg-ultra serve: {Path(args.photo).name} ({len(body)} bytes), method {args.method}, "
-          f"{health['workers']} workers, device {health['device']}, {os.cpu_count()} cores; warm-up {warm:.2f} s")
+    model = health["fast_model"] if args.fast else health["seg_model"]
+    print(f"# rmbg-ultra serve{' --fast' if args.fast else ''}: {Path(args.photo).name} ({len(body)} bytes), method {args.method}, "
+          f"model {model}, {health['workers']} workers, device {health['device']}, {os.cpu_count()} cores; warm-up {warm:.2f} s")
     print()
-    print("| concurrency | requests | ok | req/s | p50 s | p95 s | peak RSS MB | mean queue s | mean segment s | mean refine s | mean encode s |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    print("| concurrency | requests | ok | img/s | p50 s | p95 s | peak RSS MB | RSS first/last tenth MB | mean queue s | mean segment s | mean refine s | mean encode s |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in results:
         st = r["mean_stage_s"]
         fmt = lambda v: f"{v:.2f}" if v is not None else "-"
+        flat = "-"
+        if r["rss_first_mb"] and r["rss_last_mb"]:
+            flat = f"{r['rss_first_mb']:.0f} / {r['rss_last_mb']:.0f} ({100 * (r['rss_last_mb'] / r['rss_first_mb'] - 1):+.1f} %)"
         print(f"| {r['concurrency']} | {r['requests']} | {r['ok']} | {r['rps']:.2f} | {fmt(r['p50_s'])} | {fmt(r['p95_s'])} | "
-              f"{r['peak_rss_mb']:.0f} | {fmt(st.get('queue'))} | {fmt(st.get('segment'))} | {fmt(st.get('refine'))} | {fmt(st.get('encode'))} |")
+              f"{r['peak_rss_mb']:.0f} | {flat} | {fmt(st.get('queue'))} | {fmt(st.get('segment'))} | {fmt(st.get('refine'))} | {fmt(st.get('encode'))} |")
     bad = [r for r in results if r["failures"]]
     for r in bad:
         print(f"concurrency {r['concurrency']}: {len(r['failures'])} failed: {r['failures'][:3]}", file=sys.stderr)

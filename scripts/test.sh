@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# The whole test suite: the pinned Python reference venv, runtime and default model (both cached
-# and idempotent), every Rust test in release mode, then the ComfyUI node's tests (their own venv).
+# The whole test suite: the pinned Python reference venv, runtime, default model and its int8
+# variant (all cached and idempotent; the int8 model is made once, a few minutes), every Rust test
+# in release mode (the int8 quantisation tests included), then the ComfyUI node's tests (their own venv).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/pyref-venv.sh
 cargo build --release --locked
-target/release/rmbg-ultra setup --quiet
-cargo test --release --locked --workspace "$@"
+target/release/rmbg-ultra setup --quiet --int8
+RMBG_ULTRA_TEST_INT8=${RMBG_ULTRA_TEST_INT8:-1} cargo test --release --locked --workspace "$@"
 scripts/test-comfyui.sh

@@ -29,6 +29,10 @@ enum Command {
         /// Also install ONNX Runtime's CUDA build (onnxruntime-gpu, ~250 MB; needs CUDA 13 and cuDNN 9 at run time).
         #[arg(long)]
         cuda: bool,
+        /// Also make isnet-general-int8, the model of `--fast` (int8 quantisation on this machine,
+        /// a few minutes once; needs python3).
+        #[arg(long)]
+        int8: bool,
     },
     /// List, fetch, verify or locate models.
     #[command(subcommand)]
@@ -70,7 +74,7 @@ fn main() -> ExitCode {
         .init();
     let result = match cli.command {
         Command::Remove(args) => remove::run(args, cli.quiet),
-        Command::Setup { cuda } => setup(cuda, cli.quiet).map(|_| ExitCode::SUCCESS),
+        Command::Setup { cuda, int8 } => setup(cuda, int8, cli.quiet).map(|_| ExitCode::SUCCESS),
         Command::Models(cmd) => models_command(cmd, cli.quiet).map(|_| ExitCode::SUCCESS),
         Command::Serve(args) => rmbg_ultra_server::run(args).map(|_| ExitCode::SUCCESS),
     };
@@ -83,7 +87,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn setup(cuda: bool, quiet: bool) -> Result<()> {
+fn setup(cuda: bool, int8: bool, quiet: bool) -> Result<()> {
     let builds: &[rmbg_ultra::runtime::RuntimeBuild] =
         if cuda { &[rmbg_ultra::runtime::CPU_RUNTIME, rmbg_ultra::runtime::CUDA_RUNTIME] } else { &[rmbg_ultra::runtime::CPU_RUNTIME] };
     for build in builds {
@@ -94,6 +98,10 @@ fn setup(cuda: bool, quiet: bool) -> Result<()> {
     }
     let store = ModelStore::open_default();
     fetch(&store, models::DEFAULT_SEGMENTATION, false, quiet)?;
+    if int8 {
+        let id = models::int8_of(models::DEFAULT_SEGMENTATION).expect("the default model has an int8 variant");
+        fetch(&store, id, false, quiet)?;
+    }
     Ok(())
 }
 

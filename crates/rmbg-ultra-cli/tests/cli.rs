@@ -220,6 +220,50 @@ fn out_of_range_options_name_option_value_and_range() {
     }
 }
 
+/// `--fast` is the quality profile on the int8 model: with the node profile, or with a model that
+/// has no int8 variant, it is refused before any model is loaded or made.
+#[test]
+fn fast_is_refused_with_the_node_profile_or_a_model_without_int8() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.png");
+    write_rgb(&input, 8, 8);
+    let out = dir.path().join("out");
+    for (opts, want) in [
+        (&["--profile", "node"][..], "profile node keeps the node's model"),
+        (&["--seg-model", "rmbg-1.4"][..], "only with isnet-general"),
+    ] {
+        let o = bin().args(["remove", "--offline", "--fast", "-o"]).arg(&out).args(opts).arg(&input).output().unwrap();
+        assert_eq!(o.status.code(), Some(1), "{opts:?}");
+        let err = stderr(&o);
+        assert!(err.contains("invalid fast") && err.contains(want), "{opts:?}: {err}");
+        assert!(!out.exists(), "{opts:?}: nothing is written");
+    }
+}
+
+/// `--fast` runs the quality profile on the int8 model that `rmbg-ultra setup --int8` made (the
+/// test script runs it): the same bytes as naming that model, and not the fp32 model's bytes.
+#[test]
+fn fast_is_the_quality_profile_on_the_int8_model() {
+    let installed = bin().args(["models", "path", "isnet-general-int8"]).output().unwrap();
+    let path = String::from_utf8_lossy(&installed.stdout).trim().to_string();
+    assert!(
+        installed.status.success() && Path::new(&path).is_file(),
+        "isnet-general-int8 is not installed: run `rmbg-ultra setup --int8` (scripts/test.sh does)"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("product.jpg");
+    std::fs::copy(common::testdata("photos/product.jpg"), &input).unwrap();
+    let cut = |name: &str, opts: &[&str]| -> Vec<u8> {
+        let out = dir.path().join(name);
+        let o = bin().args(["remove", "--offline", "--quiet", "--method", "GuidedFilter", "-o"]).arg(&out).args(opts).arg(&input).output().unwrap();
+        assert!(o.status.success(), "{opts:?}: {}", stderr(&o));
+        std::fs::read(out.join("product.png")).unwrap()
+    };
+    let fast = cut("fast", &["--fast"]);
+    assert_eq!(fast, cut("named", &["--profile", "quality", "--seg-model", "isnet-general-int8"]));
+    assert_ne!(fast, cut("fp32", &["--profile", "quality"]));
+}
+
 /// The batch overlaps decoding, the network and the rest across images; results must be what
 /// one image at a time gives, reported in input order, with a bad file in the middle kept in place.
 #[test]

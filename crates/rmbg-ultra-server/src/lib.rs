@@ -76,6 +76,12 @@ pub struct ServeArgs {
     #[arg(long, default_value = rmbg_ultra::models::DEFAULT_SEGMENTATION)]
     pub seg_model: String,
 
+    /// Quality-profile requests run the int8 model made from --seg-model unless they say
+    /// `fast=false` (made at start when missing, unless --offline; `profile=node` requests keep
+    /// the node's model). Without this flag, requests may still ask for `fast=true`.
+    #[arg(long)]
+    pub fast: bool,
+
     /// Matting model for the ViTMatte methods: an id or a path to an .onnx file.
     #[arg(long)]
     pub matting_model: Option<String>,
@@ -127,6 +133,7 @@ impl ServeArgs {
             timeout: Duration::from_secs_f64(self.timeout),
             token,
             default_method: self.method,
+            default_fast: self.fast,
             max_connections: self.max_connections,
             ..defaults
         })
@@ -149,6 +156,11 @@ impl ServeArgs {
 pub fn run(args: ServeArgs) -> Result<()> {
     let config = args.config()?;
     let remover = Remover::new(args.remover_options())?;
+    if args.fast {
+        // Make (or fetch) the int8 model here, at start: requests never wait minutes for it.
+        let fast = remover.options().fast(rmbg_ultra::Profile::Quality)?;
+        fast.store.resolve(&fast.seg_model, rmbg_ultra::models::Task::Segmentation, fast.allow_fetch)?;
+    }
     let default_params = Params { method: config.default_method, ..Params::default() };
     if let Err(e) = remover.prepare(&default_params) {
         tracing::warn!(
@@ -164,6 +176,9 @@ pub fn run(args: ServeArgs) -> Result<()> {
         let device = remover.device();
         let signal = shutdown_signal().context("installing the SIGTERM/SIGINT handlers")?;
         let server = Server::bind(config.clone(), Arc::new(remover)).await.with_context(|| format!("cannot listen on {}", config.addr))?;
+        if args.fast {
+            server.load_fast().map_err(|e| anyhow::anyhow!("--fast: {e}"))?;
+        }
         let addr = server.local_addr()?;
         // One line on stderr, always: scripts (and the tests) read the port from it.
         eprintln!(

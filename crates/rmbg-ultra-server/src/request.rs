@@ -28,6 +28,8 @@ pub struct RequestSpec {
     pub format: Format,
     /// Lay the cutout over this colour (an RGB image comes back).
     pub background: Option<[u8; 3]>,
+    /// Run the int8 segmentation model (quality profile only).
+    pub fast: bool,
 }
 
 /// Every accepted parameter name (after `-` → `_`), for the "unknown parameter" message.
@@ -40,6 +42,7 @@ pub const KNOWN: &[&str] = &[
     "no_detail",
     "max_megapixels",
     "profile",
+    "fast",
     "foreground",
     "background",
     "output",
@@ -54,19 +57,27 @@ pub struct SpecBuilder {
     seen: BTreeSet<&'static str>,
     /// `foreground` as given; otherwise the profile's default, settled in `build`.
     foreground: Option<ForegroundMethod>,
+    /// `fast` as given; otherwise the server's default for the quality profile, settled in `build`.
+    fast: Option<bool>,
+    default_fast: bool,
 }
 
 impl SpecBuilder {
-    pub fn new(default_method: DetailMethod) -> Self {
+    /// `default_fast`: requests of the quality profile that do not say `fast=` run the int8 model
+    /// (`serve --fast`); `profile=node` requests keep the node's model either way.
+    pub fn new(default_method: DetailMethod, default_fast: bool) -> Self {
         SpecBuilder {
             spec: RequestSpec {
                 params: Params { method: default_method, ..Params::default() },
                 output: Output::Cutout,
                 format: Format::Png,
                 background: None,
+                fast: false,
             },
             seen: BTreeSet::new(),
             foreground: None,
+            fast: None,
+            default_fast,
         }
     }
 
@@ -98,6 +109,7 @@ impl SpecBuilder {
             "white_point" => p.white_point = float(name, value, WHITE_POINT_RANGE)?,
             "max_megapixels" => p.max_megapixels = float(name, value, MAX_MEGAPIXELS_RANGE)?,
             "no_detail" => p.process_detail = !boolean(name, value)?,
+            "fast" => self.fast = Some(boolean(name, value)?),
             "profile" => p.profile = value.parse().map_err(|e: rmbg_ultra::Error| ApiError::bad_parameter(e.to_string()))?,
             "foreground" => {
                 self.foreground = Some(value.parse().map_err(|e: rmbg_ultra::Error| ApiError::bad_parameter(e.to_string()))?)
@@ -141,6 +153,13 @@ impl SpecBuilder {
     pub fn build(mut self) -> Result<RequestSpec, ApiError> {
         let p = &mut self.spec.params;
         p.foreground = self.foreground.unwrap_or(p.profile.default_foreground());
+        let quality = p.profile == rmbg_ultra::Profile::Quality;
+        self.spec.fast = self.fast.unwrap_or(self.default_fast && quality);
+        if self.spec.fast && !quality {
+            return Err(ApiError::bad_parameter(
+                "fast=true runs the int8 model, which only the quality profile uses: profile=node keeps the node's model, for parity",
+            ));
+        }
         if self.spec.background.is_some() && self.spec.output != Output::Cutout {
             return Err(ApiError::bad_parameter("background lays the cutout over a colour: it goes with output=cutout only"));
         }
@@ -187,9 +206,25 @@ mod tests {
     use super::*;
 
     fn parse(q: &str) -> Result<RequestSpec, ApiError> {
-        let mut b = SpecBuilder::new(DetailMethod::VitMatte);
+        parse_with(q, false)
+    }
+
+    fn parse_with(q: &str, default_fast: bool) -> Result<RequestSpec, ApiError> {
+        let mut b = SpecBuilder::new(DetailMethod::VitMatte, default_fast);
         b.set_query(q)?;
         b.build()
+    }
+
+    #[test]
+    fn fast_is_the_quality_profiles_and_the_servers_default_leaves_node_alone() {
+        assert!(!parse("").unwrap().fast);
+        assert!(parse("fast=true").unwrap().fast);
+        assert!(parse_with("", true).unwrap().fast);
+        assert!(!parse_with("fast=0", true).unwrap().fast);
+        let node = parse_with("profile=node", true).unwrap();
+        assert!(!node.fast && node.params == Params::node());
+        let e = parse("fast&profile=node").unwrap_err();
+        assert!(e.detail.contains("profile=node keeps the node's model"), "{}", e.detail);
     }
 
     #[test]
@@ -233,6 +268,7 @@ mod tests {
             ("background=red&output=mask", "output=cutout only"),
             ("format=gif", "allowed png, webp, tiff"),
             ("no_detail=maybe", "invalid no_detail"),
+            ("fast=2", "invalid fast"),
             ("colour=red", "unknown parameter \"colour\""),
             ("erode=3&erode=4", "more than once"),
         ] {

@@ -22,13 +22,13 @@ use http_body_util::BodyExt;
 use rmbg_ultra::decode::{decode_bytes, DecodeLimits};
 use rmbg_ultra::encode::{encode, Format};
 use rmbg_ultra::models::{self, Status};
-use rmbg_ultra::{DetailMethod, Remover};
+use rmbg_ultra::{DetailMethod, Profile, Remover, RemoverOptions};
 use sha2::{Digest, Sha256};
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use subtle::ConstantTimeEq;
 use tokio::sync::{oneshot, Semaphore};
@@ -51,6 +51,8 @@ pub struct Config {
     pub token: Option<String>,
     /// Detail method of requests that name none.
     pub default_method: DetailMethod,
+    /// Quality-profile requests that do not say `fast=` run the int8 model (`serve --fast`).
+    pub default_fast: bool,
     /// Open connections at most; more wait in the kernel's backlog.
     pub max_connections: usize,
     /// How long a client may take to send a request's headers, and how long a kept-alive
@@ -69,6 +71,7 @@ impl Default for Config {
             timeout: Duration::from_secs(120),
             token: None,
             default_method: DetailMethod::VitMatte,
+            default_fast: false,
             max_connections: 1024,
             header_timeout: Duration::from_secs(30),
         }
@@ -77,6 +80,7 @@ impl Default for Config {
 
 struct AppState {
     remover: Arc<Remover>,
+    fast: FastRemover,
     config: Config,
     admission: Arc<Semaphore>,
     /// Bodies of refused requests being read and thrown away (see `linger`).
@@ -123,6 +127,7 @@ impl Server {
         let pool = Pool::new(workers, workers + queue, metrics.clone())?;
         let token_hash = config.token.as_ref().map(|t| Sha256::digest(t.as_bytes()).into());
         let state = Arc::new(AppState {
+            fast: FastRemover::new(remover.options()),
             remover,
             admission: Arc::new(Semaphore::new(workers + queue)),
             drains: Arc::new(Semaphore::new(256)),
@@ -133,6 +138,12 @@ impl Server {
             token_hash,
         });
         Ok(Server { listener, state })
+    }
+
+    /// Loads the int8 model behind `fast=true` now, so that the first such request does not wait
+    /// for it (`serve --fast`).
+    pub fn load_fast(&self) -> Result<(), String> {
+        self.state.fast.get().map(|_| ()).map_err(|e| e.detail)
     }
 
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
@@ -302,6 +313,7 @@ async fn healthz(State(st): State<Arc<AppState>>) -> Response {
         "status": if draining { "draining" } else { "ok" },
         "device": st.remover.device().to_string(),
         "seg_model": st.remover.options().seg_model,
+        "fast_model": st.fast.options.as_ref().ok().map(|o| o.seg_model.clone()),
         "workers": st.metrics.workers,
         "queue_capacity": st.metrics.queue_capacity,
         "queue_depth": st.metrics.queue_depth.load(Ordering::Relaxed),
@@ -444,7 +456,7 @@ fn linger(st: &Arc<AppState>, mut body: Body) {
 
 async fn remove_inner(st: &Arc<AppState>, parts: &axum::http::request::Parts, body: &mut Body, started: Instant) -> Result<Response, ApiError> {
     // Cheap checks first: parameters in the query, body type, declared size.
-    let mut spec = SpecBuilder::new(st.config.default_method);
+    let mut spec = SpecBuilder::new(st.config.default_method, st.config.default_fast);
     if let Some(q) = parts.uri.query() {
         spec.set_query(q)?;
     }
@@ -475,7 +487,7 @@ async fn remove_inner(st: &Arc<AppState>, parts: &axum::http::request::Parts, bo
         }
         let spec = spec.build()?;
         let (tx, rx) = oneshot::channel::<Result<Processed, ApiError>>();
-        let remover = st.remover.clone();
+        let state = st.clone();
         let limits = DecodeLimits { max_pixels: st.config.max_pixels };
         let enqueued = Instant::now();
         let job_spec = spec.clone();
@@ -486,7 +498,8 @@ async fn remove_inner(st: &Arc<AppState>, parts: &axum::http::request::Parts, bo
                 return; // The client is gone (timeout or disconnect) while this waited.
             }
             let queue = enqueued.elapsed();
-            let result = process(&remover, bytes, &name, &job_spec, &limits).map(|mut p| {
+            let remover = if job_spec.fast { state.fast.get() } else { Ok(state.remover.clone()) };
+            let result = remover.and_then(|remover| process(&remover, bytes, &name, &job_spec, &limits)).map(|mut p| {
                 p.timings.queue = queue;
                 p
             });
@@ -568,6 +581,37 @@ fn process(remover: &Remover, bytes: Vec<u8>, name: &str, spec: &RequestSpec, li
     .map_err(|e| ApiError::from_lib(&e))?;
     timings.encode = t.elapsed();
     Ok(Processed { bytes, timings })
+}
+
+/// The int8 remover behind `fast=true`, loaded on the first such request (or by
+/// [`Server::load_fast`] at start). Never fetched or quantised on a request's path: making the
+/// int8 model takes minutes, so a missing one is a 503 that names the command to make it.
+struct FastRemover {
+    options: Result<RemoverOptions, String>,
+    loaded: Mutex<Option<Arc<Remover>>>,
+}
+
+impl FastRemover {
+    fn new(base: &RemoverOptions) -> Self {
+        let options = base.fast(Profile::Quality).map(|o| RemoverOptions { allow_fetch: false, ..o }).map_err(|e| e.to_string());
+        FastRemover { options, loaded: Mutex::new(None) }
+    }
+
+    /// Concurrent first requests wait for one load rather than each loading the model.
+    fn get(&self) -> Result<Arc<Remover>, ApiError> {
+        let mut slot = self.loaded.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(remover) = slot.as_ref() {
+            return Ok(remover.clone());
+        }
+        let options = self.options.as_ref().map_err(|e| ApiError::bad_parameter(e.clone()))?;
+        let remover = Remover::new(options.clone()).map_err(|e| match e {
+            rmbg_ultra::Error::Model { .. } => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "model_unavailable", e.to_string()),
+            e => ApiError::from_lib(&e),
+        })?;
+        let remover = Arc::new(remover);
+        *slot = Some(remover.clone());
+        Ok(remover)
+    }
 }
 
 fn too_large_body(len: u64, max: usize) -> ApiError {

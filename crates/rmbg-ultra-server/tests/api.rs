@@ -293,6 +293,55 @@ fn internal_errors_are_500_and_missing_models_are_named() {
     assert!(r.json()["detail"].as_str().unwrap().to_lowercase().contains("vitmatte"), "names the model: {}", r.text());
 }
 
+/// `fast=true` runs the int8 model made from the server's segmentation model: refused with the
+/// node profile or a model without an int8 variant (400), and never made on a request's path: a
+/// cache without it answers 503 naming the command that makes it, and the server lives on.
+#[test]
+fn fast_needs_the_quality_profile_and_an_installed_int8_model() {
+    let server = start(config(), tiny_remover());
+    let r = post_image(server.addr(), "?fast=true", &png(16, 16));
+    assert_error(&r, 400, "bad_parameter", &["only with isnet-general"]);
+    let r = post_image(server.addr(), "?fast=true&profile=node", &png(16, 16));
+    assert_error(&r, 400, "bad_parameter", &["profile=node keeps the node's model"]);
+    drop(server);
+
+    let _heavy = heavy();
+    // A cache holding isnet-general but not its int8 variant.
+    let cache = tempfile::tempdir().unwrap();
+    let store = rmbg_ultra::models::ModelStore::new(cache.path());
+    let base = rmbg_ultra::models::ModelStore::open_default()
+        .resolve("isnet-general", rmbg_ultra::models::Task::Segmentation, false)
+        .expect("isnet-general is installed (rmbg-ultra setup)");
+    let target = store.path_of(rmbg_ultra::models::spec("isnet-general").unwrap());
+    std::fs::create_dir_all(target.parent().unwrap()).unwrap();
+    std::fs::copy(&base, &target).unwrap();
+    let remover = rmbg_ultra::Remover::new(rmbg_ultra::RemoverOptions {
+        device: rmbg_ultra::Device::Cpu,
+        store,
+        ..Default::default()
+    })
+    .unwrap();
+    let server = start(config(), std::sync::Arc::new(remover));
+    let health = get(server.addr(), "/healthz").json();
+    assert_eq!(health["fast_model"], "isnet-general-int8");
+    let r = post_image(server.addr(), "?fast=true", &png(16, 16));
+    assert_error(&r, 503, "model_unavailable", &["isnet-general-int8", "rmbg-ultra models fetch isnet-general-int8"]);
+    assert_eq!(post_image(server.addr(), "?fast=false", &png(16, 16)).status, 200);
+    drop(server);
+
+    // With the int8 model installed (`rmbg-ultra setup --int8`, as scripts/test.sh runs), the
+    // same request is answered, and the fast cutout is not the fp32 one.
+    let server = start(config(), real_remover());
+    let body = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/../../testdata/photos/product.jpg")).unwrap();
+    let fast = post_image(server.addr(), "?fast=true&output=mask", &body);
+    assert_eq!(fast.status, 200, "{} (run `rmbg-ultra setup --int8`)", fast.text());
+    let slow = post_image(server.addr(), "?output=mask", &body);
+    assert_eq!(slow.status, 200, "{}", slow.text());
+    let (a, b) = (fast.image(), slow.image());
+    assert_eq!((a.width(), a.height()), (b.width(), b.height()));
+    assert_ne!(fast.body, slow.body, "the int8 and fp32 networks give different masks");
+}
+
 #[test]
 fn bearer_token_guards_everything_but_healthz() {
     let token = "s3cret-token";

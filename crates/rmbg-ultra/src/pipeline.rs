@@ -11,7 +11,7 @@ use crate::refine::band::{band_widths, refine_band, trimap_for, unit_to_u8_round
 use crate::refine::vitmatte::{self, VitMatteSession};
 use crate::remap::{u8_to_unit, HistogramRemap};
 use crate::segment::{self, IsNetSession, Segmenter};
-use crate::Result;
+use crate::{Error, Result};
 use image::{GrayImage, RgbImage, RgbaImage};
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -46,6 +46,33 @@ impl Default for RemoverOptions {
             allow_fetch: false,
             store: ModelStore::open_default(),
         }
+    }
+}
+
+impl RemoverOptions {
+    /// `--fast`: these options on the int8 model made from their segmentation model, for the
+    /// `quality` profile. The `node` profile keeps the node's own model, so that its outputs stay
+    /// the node's: asking for both is an error, as is a model that has no int8 variant.
+    pub fn fast(&self, profile: Profile) -> Result<RemoverOptions> {
+        if profile == Profile::Node {
+            return Err(Error::InvalidParameter {
+                name: "fast",
+                value: "true with profile node".into(),
+                allowed: "only with profile quality (profile node keeps the node's model, for parity)".into(),
+            });
+        }
+        if crate::models::made_from(&self.seg_model).is_some() {
+            return Ok(self.clone()); // Already the int8 model.
+        }
+        let Some(int8) = crate::models::int8_of(&self.seg_model) else {
+            let bases: Vec<&str> = crate::models::LOCALLY_MADE.iter().map(|(_, b)| *b).collect();
+            return Err(Error::InvalidParameter {
+                name: "fast",
+                value: format!("true with segmentation model {}", self.seg_model),
+                allowed: format!("only with {} (the models that have an int8 variant)", bases.join(", ")),
+            });
+        };
+        Ok(RemoverOptions { seg_model: int8.to_string(), ..self.clone() })
     }
 }
 
@@ -219,5 +246,22 @@ pub fn refine_without_models(image: &RgbImage, coarse: &GrayImage, params: &Para
             refine::pymatting::mask_edge_detail(image, coarse, params.detail_range(), params.black_point, params.white_point)
         }
         m => Err(crate::Error::NotSupported(m.node_name().to_string())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fast_swaps_in_the_int8_model_for_quality_only() {
+        let base = RemoverOptions { store: ModelStore::new("/nonexistent"), ..RemoverOptions::default() };
+        let fast = base.fast(Profile::Quality).unwrap();
+        assert_eq!(fast.seg_model, "isnet-general-int8");
+        assert_eq!(fast.fast(Profile::Quality).unwrap().seg_model, "isnet-general-int8");
+        let node = base.fast(Profile::Node).unwrap_err().to_string();
+        assert!(node.contains("profile node") && node.contains("parity"), "{node}");
+        let other = RemoverOptions { seg_model: "rmbg-1.4".into(), ..base }.fast(Profile::Quality).unwrap_err().to_string();
+        assert!(other.contains("rmbg-1.4") && other.contains("isnet-general"), "{other}");
     }
 }

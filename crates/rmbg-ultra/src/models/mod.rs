@@ -45,6 +45,11 @@ pub fn made_from(id: &str) -> Option<&'static str> {
     LOCALLY_MADE.iter().find(|(m, _)| *m == id).map(|(_, b)| *b)
 }
 
+/// The int8 model made from `id`, which `--fast` runs in its place.
+pub fn int8_of(id: &str) -> Option<&'static str> {
+    LOCALLY_MADE.iter().find(|(_, b)| *b == id).map(|(m, _)| *m)
+}
+
 #[derive(Debug, Clone, Copy)]
 pub struct ModelSpec {
     pub id: &'static str,
@@ -424,6 +429,8 @@ mod tests {
             assert!(made_from(base).is_none());
         }
         assert_eq!(made_from("isnet-general-int8"), Some("isnet-general"));
+        assert_eq!(int8_of("isnet-general"), Some("isnet-general-int8"));
+        assert_eq!(int8_of("rmbg-1.4"), None);
     }
 
     #[test]
