@@ -1,6 +1,6 @@
 """A Python reference pipeline of the ComfyUI node "LayerMask: RmBgUltra V2".
 
-Written from node-behaviour.md with the libraries the node itself uses (Pillow, numpy, OpenCV
+Written from docs/node-behaviour.md with the libraries the node itself uses (Pillow, numpy, OpenCV
 contrib, pymatting), with ONNX Runtime running the same ONNX files our Rust code runs (the node
 runs RMBG in torch; the graph and its numbers are the same). Used by the end-to-end parity tests
 and as the baseline of the benchmarks.
@@ -25,7 +25,7 @@ from PIL import Image, ImageOps
 METHODS = ["VITMatte", "VITMatte(local)", "vitmatte-base-composition-1k", "PyMatting", "GuidedFilter"]
 
 
-# --- conversions (node-behaviour.md §3) ----------------------------------------------------------
+# --- conversions (docs/node-behaviour.md §3) -------------------------------------------------------
 
 def tensor2pil_array(t):
     """`tensor2pil`: clip(255·t) in f32, truncated to u8."""

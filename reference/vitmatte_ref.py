@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Reference of the node's ViTMatte stage (node-behaviour.md §7.2) with numpy, Pillow and
+"""Reference of the node's ViTMatte stage (docs/node-behaviour.md §7.2) with numpy, Pillow and
 onnxruntime only (the reference venv), for tests/parity_vitmatte.rs.
 
 `generate_vitmatte` below is the node's `generate_VITMatte` with the model call replaced by an

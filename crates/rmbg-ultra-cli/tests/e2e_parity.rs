@@ -1,6 +1,6 @@
 //! End to end: `rmbg-ultra remove` against the Python reference pipeline of the node
 //! (reference/node_reference.py) on the shared photos, with the same ONNX file.
-//! Target (PRODUCT.md §2): u8 masks identical on >= 99.9 % of pixels, the rest within 1.
+//! Target (docs/product.md §2.2): u8 masks identical on >= 99.9 % of pixels, the rest within 1.
 
 #[path = "../../rmbg-ultra/tests/common/mod.rs"]
 mod common;
@@ -94,7 +94,7 @@ fn coarse_mask_without_detail_matches_the_reference() {
 }
 
 /// PyMatting's solver stops at a relative residual, so its alpha differs in the last bits; the
-/// target is a mean difference of at most 0.5/255 on the u8 masks (PRODUCT.md §2).
+/// target is a mean difference of at most 0.5/255 on the u8 masks (docs/product.md §2.2).
 #[test]
 fn pymatting_matches_the_reference_on_average() {
     compare(&["--method", "PyMatting"], &common::photos(), 0.0, Some(0.5));

@@ -5,6 +5,7 @@ import logging
 import os
 import threading
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -325,9 +326,75 @@ def test_missing_vitmatte_model_says_where_to_put_it(photo_batch, tmp_path, meth
     if "not supported" in msg:
         pytest.skip("the library has no ViTMatte yet")
     folder = "vitmatte-base-composition-1k" if "base" in method else "vitmatte"
+    model_id = "vitmatte-base" if "base" in method else "vitmatte-small"
     assert isinstance(e.value, models.ModelNotFound), msg
-    assert str(models_dir / folder) in msg and "model.safetensors" in msg and "Hugging Face repository hustvl/" in msg, msg
+    # ComfyUI's steps: the folder under its models folder, the file names looked for there.
+    for needle in [str(models_dir / folder), "config.json and model.safetensors", "model.onnx", "onnx/model.onnx",
+                   "Hugging Face repository hustvl/", f"python -m rmbg_ultra_comfyui fetch {model_id}"]:
+        assert needle in msg, f"lacks {needle!r}: {msg}"
+    # ... and none of the CLI's or the repository's (the node has no path option, no checkout).
+    for cli_only in ["rmbg-ultra models fetch", "scripts/", ".venv-vitmatte", "pass the path"]:
+        assert cli_only not in msg, f"{cli_only!r} in {msg}"
     assert not COMFY.bars
+
+
+def test_vitmatte_weights_without_config_say_what_is_missing(photo_batch, tmp_path):
+    """The library sees transformers weights but no ONNX file; without config.json the node cannot
+    convert them, and the message says so in ComfyUI's terms."""
+    _, frames, _ = photo_batch
+    models_dir = tmp_path / "models"
+    (models_dir / "rmbg" / "RMBG-1.4").mkdir(parents=True)
+    (models_dir / "rmbg" / "RMBG-1.4" / "model.onnx").write_bytes(tiny_segmentation_onnx())
+    (models_dir / "vitmatte").mkdir()
+    (models_dir / "vitmatte" / "model.safetensors").write_bytes(b"weights")
+    COMFY.models_dir = models_dir
+    with pytest.raises(models.ModelNotFound) as e:
+        run_node(**inputs(frames[:1], detail_method="VITMatte", **FAST))
+    msg = str(e.value)
+    assert str(models_dir / "vitmatte") in msg and "config.json" in msg and "hustvl/vitmatte-small-composition-1k" in msg, msg
+    assert ".venv-vitmatte" not in msg and "scripts/" not in msg, msg
+
+
+def test_matting_advice_replaces_the_library_hint():
+    """The extension hands the library's message without its CLI advice as `reason`; the node's
+    message is built from that, never from the advice."""
+    reason = "model vitmatte-small: no ONNX file found; searched: /m/vitmatte (missing)"
+    error = _native.RmbgUltraError(f"{reason} (run `rmbg-ultra models fetch vitmatte-small`)")
+    error.reason = reason
+    msg = str(models.explain_matting_error("VITMatte(local)", error))
+    assert msg.endswith(f"rmbg-ultra: {reason}") and "rmbg-ultra models fetch" not in msg, msg
+    assert "never downloads" in msg, msg
+    assert models.explain_matting_error("GuidedFilter", error) is error
+
+
+def _fetch_command(tmp_path, **env_over):
+    """`python -m rmbg_ultra_comfyui fetch vitmatte-small` into an empty cache, Hugging Face replaced
+    by a port where nothing listens."""
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k not in ("RMBG_ULTRA_OFFLINE", "HF_HUB_OFFLINE", "RMBG_ULTRA_COMFYUI_MODELS")}
+    env.update(RMBG_ULTRA_CACHE=str(tmp_path / "cache"), HF_ENDPOINT="http://127.0.0.1:9", **env_over)
+    return subprocess.run([sys.executable, "-m", "rmbg_ultra_comfyui", "fetch", "vitmatte-small"], capture_output=True,
+                          text=True, env=env, timeout=120)
+
+
+def test_fetch_without_network_fails_in_one_line(tmp_path):
+    p = _fetch_command(tmp_path)
+    assert p.returncode == 1 and p.stdout == "", (p.returncode, p.stdout, p.stderr)
+    lines = p.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in p.stderr, p.stderr
+    msg = lines[0]
+    assert msg.startswith("python -m rmbg_ultra_comfyui fetch: cannot fetch vitmatte-small: "), msg
+    assert "127.0.0.1:9" in msg, "the failed download is named"
+    assert "run it again where the network is reachable" in msg and str(Path("ComfyUI/models/vitmatte")) in msg, msg
+    assert not (tmp_path / "cache" / "models" / "vitmatte-small" / "model.onnx").exists()
+
+
+def test_fetch_when_downloads_are_off_says_so(tmp_path):
+    p = _fetch_command(tmp_path, RMBG_ULTRA_OFFLINE="1")
+    assert p.returncode == 1 and len(p.stderr.strip().splitlines()) == 1, p.stderr
+    assert "downloads are off (RMBG_ULTRA_OFFLINE" in p.stderr and "127.0.0.1" not in p.stderr, p.stderr
 
 
 def test_out_of_range_parameter_names_it(photo_batch):

@@ -1,4 +1,4 @@
-//! Times the ViTMatte stage (node-behaviour.md §7.2: size limit, processor, model, crop, u8,
+//! Times the ViTMatte stage (docs/node-behaviour.md §7.2: size limit, processor, model, crop, u8,
 //! resize back) with ONNX Runtime. Driven by bench/bench_vitmatte.py, which runs transformers on
 //! the same inputs; not a test.
 //!

@@ -46,4 +46,47 @@ impl Error {
     pub fn runtime(reason: impl Into<String>, hint: impl Into<String>) -> Self {
         Error::Runtime { reason: reason.into(), hint: hint.into() }
     }
+
+    /// The advice of a model or runtime error, if it has one. It is written for the CLI
+    /// (`rmbg-ultra models fetch`, the repository's scripts), so a front-end whose users do
+    /// something else (ComfyUI: a folder under its `models/`) shows [`Error::without_hint`] and its
+    /// own advice instead.
+    pub fn hint(&self) -> Option<&str> {
+        match self {
+            Error::Model { hint, .. } | Error::Runtime { hint, .. } if !hint.is_empty() => Some(hint),
+            _ => None,
+        }
+    }
+
+    /// The message without its advice: what went wrong and, for a missing model, every place that
+    /// was searched. The full message is this followed by ` (hint)`.
+    pub fn without_hint(&self) -> String {
+        match self {
+            Error::Model { model, reason, .. } => format!("model {model}: {reason}"),
+            Error::Runtime { reason, .. } => format!("ONNX Runtime: {reason}"),
+            other => other.to_string(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_message_is_the_part_without_hint_then_the_hint() {
+        let cases = [
+            Error::model("vitmatte-small", "no ONNX file found; searched: /a (missing)", "run `rmbg-ultra models fetch vitmatte-small`"),
+            Error::runtime("the ONNX Runtime library was not found in /c", "run `rmbg-ultra setup`"),
+        ];
+        for e in cases {
+            let hint = e.hint().expect("has a hint");
+            assert_eq!(e.to_string(), format!("{} ({hint})", e.without_hint()));
+            assert!(!e.without_hint().contains(hint), "{e}");
+        }
+        let e = Error::model("m", "is not a Hugging Face model", "");
+        assert_eq!((e.hint(), e.without_hint()), (None, e.to_string()));
+        let e = Error::Refine { method: "PyMatting", reason: "no foreground".into() };
+        assert_eq!((e.hint(), e.without_hint()), (None, "PyMatting: no foreground".to_string()));
+    }
 }

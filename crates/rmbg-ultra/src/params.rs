@@ -1,4 +1,4 @@
-//! The node's inputs, with its defaults and ranges (node-behaviour.md §1), and the profile that
+//! The node's inputs, with its defaults and ranges (docs/node-behaviour.md §1), and the profile that
 //! says whether they are read exactly as the node reads them.
 
 use crate::foreground::ForegroundMethod;

@@ -1,5 +1,5 @@
 //! One frame through a profile, with the models loaded once: the node's algorithm
-//! (node-behaviour.md §2) for [`Profile::Node`], the soft-mask pipeline for [`Profile::Quality`]
+//! (docs/node-behaviour.md §2) for [`Profile::Node`], the soft-mask pipeline for [`Profile::Quality`]
 //! (segment → soft mask → band trimap → refine in the band → remap → foreground colour → RGBA).
 
 use crate::compose;
@@ -222,7 +222,7 @@ impl Remover {
         if !params.method.is_vitmatte() {
             return refine_without_models(image, coarse, params);
         }
-        // node-behaviour.md §7: trimap from the binary mask, ViTMatte, then the remap of its u8 alpha.
+        // docs/node-behaviour.md §7: trimap from the binary mask, ViTMatte, then the remap of its u8 alpha.
         let session = self.matting_session(params.method)?;
         let trimap = crate::trimap::vitmatte_trimap(coarse, params.detail_erode, params.detail_dilate);
         let mut alpha = session.estimate_alpha(image, &trimap, params.max_megapixels)?;

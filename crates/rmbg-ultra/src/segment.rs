@@ -1,5 +1,5 @@
 //! The coarse mask: a segmentation network (RMBG-1.4 / IS-Net contract) and two ways to bring its
-//! map to the photo: the node's (node-behaviour.md §4: min-max stretch, binarised at 1/255) and the
+//! map to the photo: the node's (docs/node-behaviour.md §4.4: min-max stretch, binarised at 1/255) and the
 //! `quality` profile's soft mask (the network's own probabilities with a robust background floor).
 
 use crate::models::{ModelStore, Task};
@@ -142,7 +142,7 @@ pub fn lift_floor(soft: &mut [f32], floor: f32) {
 }
 
 /// The node's binarisation: `trunc(255·r)` is re-read as if it were 0..1, so every pixel with
-/// `255·r ≥ 1` becomes 255 (node-behaviour.md §4.4, §9.1). `r` is the photo-sized normalised map.
+/// `255·r ≥ 1` becomes 255 (docs/node-behaviour.md §4.4, §9.1). `r` is the photo-sized normalised map.
 pub fn binarize_to(r: &[f32], width: u32, height: u32) -> GrayImage {
     let px = r.iter().map(|&v| if 255.0f32 * v >= 1.0 { 255 } else { 0 }).collect();
     GrayImage::from_raw(width, height, px).expect("map has the image's size")

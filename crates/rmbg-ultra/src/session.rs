@@ -44,7 +44,7 @@ impl OnnxSession {
             Some(s) => s,
             None => build(env, path, false).map_err(|e| Error::model(model, format!("cannot load {}: {e}", path.display()), ""))?,
         };
-        tracing::info!("{model}: {} on {used} (runtime {})", path.display(), lib.display());
+        tracing::info!("{}", loaded_message(model, path, used, &lib));
         Ok(OnnxSession { session: Mutex::new(session), model: model.to_string(), device: used })
     }
 
@@ -76,6 +76,32 @@ impl OnnxSession {
     pub fn input_names(&self) -> Vec<String> {
         let session = self.session.lock().unwrap_or_else(|p| p.into_inner());
         session.inputs().iter().map(|i| i.name().to_string()).collect()
+    }
+}
+
+/// The log line of a loaded model. A model given by its path (`--seg-model FILE`, the ComfyUI
+/// node's files) has that path as its name, and saying it twice only made the line longer.
+fn loaded_message(model: &str, path: &Path, used: Device, lib: &Path) -> String {
+    let file = path.display().to_string();
+    if model == file {
+        format!("{file} on {used} (runtime {})", lib.display())
+    } else {
+        format!("{model}: {file} on {used} (runtime {})", lib.display())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_loaded_line_names_the_file_once() {
+        let lib = Path::new("/rt/libonnxruntime.so");
+        let file = Path::new("/comfy/models/rmbg/RMBG-1.4/model.onnx");
+        let line = loaded_message(&file.display().to_string(), file, Device::Cpu, lib);
+        assert_eq!(line, "/comfy/models/rmbg/RMBG-1.4/model.onnx on cpu (runtime /rt/libonnxruntime.so)");
+        let line = loaded_message("isnet-general", Path::new("/cache/isnet.onnx"), Device::Cuda, lib);
+        assert_eq!(line, "isnet-general: /cache/isnet.onnx on cuda (runtime /rt/libonnxruntime.so)");
     }
 }
 

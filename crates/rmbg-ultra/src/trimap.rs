@@ -1,4 +1,4 @@
-//! The ViTMatte trimap (node-behaviour.md §7.1): erode and dilate the binary coarse mask with
+//! The ViTMatte trimap (docs/node-behaviour.md §7.1): erode and dilate the binary coarse mask with
 //! all-ones k×k kernels, five iterations, exactly as OpenCV does, then mark the band between them
 //! as unknown.
 //!

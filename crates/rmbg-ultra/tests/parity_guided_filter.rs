@@ -1,4 +1,4 @@
-//! Parity of the guided filter with `cv2.ximgproc.guidedFilter` (PRODUCT.md §2: max abs ≤ 1e-5),
+//! Parity of the guided filter with `cv2.ximgproc.guidedFilter` (docs/product.md §2.2: max abs ≤ 1e-5),
 //! on fresh random inputs each run and on the test photos at the node's defaults.
 //!
 //! Needs the reference venv (`scripts/pyref-venv.sh`, or RMBG_ULTRA_PYREF=/path/to/python).

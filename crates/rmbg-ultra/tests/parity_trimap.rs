@@ -1,5 +1,5 @@
 //! Parity of the ViTMatte trimap with the node's `generate_VITMatte_trimap` (cv2.erode/cv2.dilate
-//! with iterations=5; PRODUCT.md §2: identical), on fresh random blob masks each run, and of the
+//! with iterations=5; docs/product.md §2.2: identical), on fresh random blob masks each run, and of the
 //! `max_megapixels` size rule with the node's formula.
 //!
 //! Needs the reference venv (`scripts/pyref-venv.sh`, or RMBG_ULTRA_PYREF=/path/to/python).

@@ -1,7 +1,7 @@
-//! Parity of the ViTMatte stage (node-behaviour.md §7.2) on the tiny random-weight ViTMatte of
+//! Parity of the ViTMatte stage (docs/node-behaviour.md §7.2) on the tiny random-weight ViTMatte of
 //! testdata/vitmatte (made by scripts/make-tiny-vitmatte.py):
 //! - against transformers (VitMatteImageProcessor + the PyTorch model, through the node's resize,
-//!   crop and u8 steps), from the committed fixtures: alpha max abs ≤ 1e-4 before u8 (PRODUCT.md §2);
+//!   crop and u8 steps), from the committed fixtures: alpha max abs ≤ 1e-4 before u8 (docs/product.md §2.2);
 //! - against reference/vitmatte_ref.py (numpy + Pillow + Python onnxruntime on the same ONNX file)
 //!   on fresh random inputs each run: the model input bit for bit, the alpha to 1e-5, the u8 alpha.
 //!

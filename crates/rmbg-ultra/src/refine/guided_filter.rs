@@ -1,4 +1,4 @@
-//! Detail method "GuidedFilter" (node-behaviour.md §5): He et al.'s colour guided filter,
+//! Detail method "GuidedFilter" (docs/node-behaviour.md §5): He et al.'s colour guided filter,
 //! reproducing `cv2.ximgproc.guidedFilter(guide, src, radius, eps)` bit for bit.
 //!
 //! OpenCV (opencv_contrib `ximgproc/src/guided_filter.cpp`) works in f32 with ~17 full-image
@@ -39,7 +39,7 @@ use rayon::prelude::*;
 pub const NODE_EPS: f64 = 0.015;
 
 /// The OpenCV radius the node passes for its `filter_radius`: `d = filter_radius + 1`, then `+1`
-/// if `d` is even (node-behaviour.md §5). Defaults: erode 6 + dilate 6 → `12/6 + 1 = 3` → 5.
+/// if `d` is even (docs/node-behaviour.md §5). Defaults: erode 6 + dilate 6 → `12/6 + 1 = 3` → 5.
 pub fn opencv_radius(filter_radius: u32) -> usize {
     let d = filter_radius as usize + 1;
     if d % 2 == 0 {

@@ -1,5 +1,5 @@
 //! The ViTMatte detail methods `VITMatte`, `VITMatte(local)` and `vitmatte-base-composition-1k`
-//! (node-behaviour.md §7.2, PRODUCT.md §3).
+//! (docs/node-behaviour.md §7.2, docs/product.md §3).
 //!
 //! [`VitMatteSession::estimate_alpha`] is the node's `generate_VITMatte` from the trimap to the u8
 //! alpha: the `max_megapixels` limit (Pillow BILINEAR down of image and trimap), the
@@ -87,7 +87,7 @@ fn padded(n: usize) -> usize {
     n.div_ceil(SIZE_DIVISOR as usize) * SIZE_DIVISOR as usize
 }
 
-/// A loaded ViTMatte model (any ONNX file meeting the matting contract of PRODUCT.md §3).
+/// A loaded ViTMatte model (any ONNX file meeting the matting contract of docs/product.md §3.1).
 pub struct VitMatteSession {
     session: OnnxSession,
 }
@@ -377,6 +377,25 @@ mod tests {
         // padding is 0 in every channel
         assert_eq!(at(0, 0, 33), 0.0);
         assert_eq!(at(3, 2, 0), 0.0);
+    }
+
+    #[test]
+    fn not_found_keeps_the_places_searched_apart_from_the_cli_advice() {
+        let store_dir = tempfile::tempdir().unwrap();
+        let comfy = tempfile::tempdir().unwrap();
+        let store = ModelStore::new(store_dir.path());
+        let mut fetch = |_: &'static ModelSpec| -> Result<PathBuf> { Err(Error::Other("no network here".into())) };
+        let e = locate_model_with(&store, DetailMethod::VitMatte, None, Some(comfy.path()), true, &mut fetch).unwrap_err();
+        let (places, hint) = (e.without_hint(), e.hint().expect("a hint for the CLI").to_string());
+        let cached = store.path_of(crate::models::spec("vitmatte-small").unwrap());
+        for needle in [comfy.path().join("vitmatte").display().to_string(), cached.display().to_string(), "no network here".into()] {
+            assert!(places.contains(&needle), "lacks {needle:?}: {places}");
+        }
+        // What a front-end other than the CLI would have to replace.
+        for cli_only in ["rmbg-ultra models fetch vitmatte-small", EXPORT_SCRIPT, ".venv-vitmatte", "pass the path"] {
+            assert!(!places.contains(cli_only), "{cli_only:?} in {places}");
+            assert!(hint.contains(cli_only), "the CLI's advice lacks {cli_only:?}: {hint}");
+        }
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! Detail method "PyMatting": the node's `mask_edge_detail` (node-behaviour.md §6).
+//! Detail method "PyMatting": the node's `mask_edge_detail` (docs/node-behaviour.md §6).
 //!
 //! The binary mask is blurred (`cv2.GaussianBlur`, [`blur`]), thresholded into a trimap
 //! (`fix_trimap` / `trimap_split`, [`trimap`]), and the unknown band is solved with closed-form

@@ -1,0 +1,224 @@
+//! The ComfyUI node's side: IMAGE frames (float32) in and out, with the node's conversions.
+
+use crate::array::{self, any_overlap, Dtype};
+use crate::to_py;
+use image::RgbImage;
+use pyo3::exceptions::PyValueError;
+use pyo3::prelude::*;
+use pyo3::types::PyDict;
+use rmbg_ultra::models::ModelStore;
+use rmbg_ultra::{DetailMethod, Device, Params, Profile, RemoverOptions};
+use std::path::PathBuf;
+
+// --- the node's conversions (docs/node-behaviour.md §2, §3.1) ---------------------------------------
+
+/// `tensor2pil`: `clip(255·x, 0, 255)` in f32, then truncation to u8 (NaN → 0).
+#[inline]
+pub fn f32_to_u8(x: f32) -> u8 {
+    (255.0f32 * x).clamp(0.0, 255.0) as u8
+}
+
+/// One IMAGE frame `[H, W, C]` (C = 1..4) → the RGB picture the node works on: truncated to u8,
+/// alpha dropped, grey replicated (PIL `convert('RGB')` of L / LA / RGB / RGBA).
+fn frame_to_rgb(src: &[f32], w: usize, h: usize, c: usize) -> RgbImage {
+    let mut rgb = vec![0u8; w * h * 3];
+    match c {
+        1 | 2 => {
+            for (px, out) in src.chunks_exact(c).zip(rgb.chunks_exact_mut(3)) {
+                let v = f32_to_u8(px[0]);
+                out.copy_from_slice(&[v, v, v]);
+            }
+        }
+        _ => {
+            for (px, out) in src.chunks_exact(c).zip(rgb.chunks_exact_mut(3)) {
+                out[0] = f32_to_u8(px[0]);
+                out[1] = f32_to_u8(px[1]);
+                out[2] = f32_to_u8(px[2]);
+            }
+        }
+    }
+    RgbImage::from_raw(w as u32, h as u32, rgb).expect("buffer has the frame's size")
+}
+
+/// `pil2tensor`: u8 / 255 in f32 (exact inverse of the truncation for every u8 value).
+fn u8_to_f32_table() -> [f32; 256] {
+    std::array::from_fn(|v| v as f32 / 255.0f32)
+}
+
+// --- the remover -------------------------------------------------------------------------------
+
+pub fn parse_device(device: &str) -> PyResult<Device> {
+    device.parse().map_err(to_py)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn make_params(
+    detail_method: &str,
+    detail_erode: i64,
+    detail_dilate: i64,
+    black_point: f64,
+    white_point: f64,
+    process_detail: bool,
+    max_megapixels: f64,
+    profile: &str,
+) -> PyResult<Params> {
+    let method: DetailMethod = detail_method.parse().map_err(to_py)?;
+    let profile: Profile = profile.parse().map_err(to_py)?;
+    let int = |name: &'static str, v: i64| -> PyResult<u32> {
+        u32::try_from(v).map_err(|_| to_py(rmbg_ultra::Error::InvalidParameter { name, value: v.to_string(), allowed: "1..=255".into() }))
+    };
+    let params = Params {
+        method,
+        detail_erode: int("detail_erode", detail_erode)?,
+        detail_dilate: int("detail_dilate", detail_dilate)?,
+        black_point,
+        white_point,
+        process_detail,
+        max_megapixels,
+        ..Params::for_profile(profile)
+    };
+    params.validate().map_err(to_py)?;
+    Ok(params)
+}
+
+/// The library's `Remover`: models loaded once, then any number of frames.
+#[pyclass(frozen, module = "rmbg_ultra_comfyui._native")]
+pub struct Remover {
+    inner: rmbg_ultra::Remover,
+    seg_model: String,
+}
+
+#[pymethods]
+impl Remover {
+    /// `seg_model`: a model id or an .onnx path; `device`: cpu, cuda or auto; `comfyui_models`: a
+    /// ComfyUI models folder (ViTMatte lookup); `matting_model`: an id or .onnx path for ViTMatte;
+    /// `allow_fetch`: download missing models as the library does.
+    #[new]
+    #[pyo3(signature = (seg_model, device="auto", comfyui_models=None, matting_model=None, allow_fetch=false, strict_device=false, cache_dir=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        py: Python<'_>,
+        seg_model: String,
+        device: &str,
+        comfyui_models: Option<PathBuf>,
+        matting_model: Option<String>,
+        allow_fetch: bool,
+        strict_device: bool,
+        cache_dir: Option<PathBuf>,
+    ) -> PyResult<Self> {
+        let device = parse_device(device)?;
+        let store = cache_dir.map(ModelStore::new).unwrap_or_else(ModelStore::open_default);
+        let options =
+            RemoverOptions { seg_model: seg_model.clone(), matting_model, comfyui_models, device, strict_device, allow_fetch, store };
+        let inner = py.detach(move || rmbg_ultra::Remover::new(options)).map_err(to_py)?;
+        Ok(Remover { inner, seg_model })
+    }
+
+    /// The device the segmentation model really runs on (`cpu` or `cuda`).
+    #[getter]
+    fn device(&self) -> String {
+        self.inner.device().to_string()
+    }
+
+    #[getter]
+    fn seg_model(&self) -> String {
+        self.seg_model.clone()
+    }
+
+    /// Checks the parameters and loads what they need, so that a batch fails before its first frame.
+    #[pyo3(signature = (detail_method, detail_erode, detail_dilate, black_point, white_point, process_detail, max_megapixels, profile="node"))]
+    #[allow(clippy::too_many_arguments)]
+    fn prepare(
+        &self,
+        py: Python<'_>,
+        detail_method: &str,
+        detail_erode: i64,
+        detail_dilate: i64,
+        black_point: f64,
+        white_point: f64,
+        process_detail: bool,
+        max_megapixels: f64,
+        profile: &str,
+    ) -> PyResult<()> {
+        let params =
+            make_params(detail_method, detail_erode, detail_dilate, black_point, white_point, process_detail, max_megapixels, profile)?;
+        py.detach(|| self.inner.prepare(&params)).map_err(to_py)
+    }
+
+    /// One frame of the node. `frame`: float32 `[H, W, C]` (C = 1..4, values 0..1, C-contiguous);
+    /// `image_out`: float32 `[H, W, 4]` and `mask_out`: float32 `[H, W]`, written in place.
+    /// Returns seconds per stage.
+    #[pyo3(signature = (frame, image_out, mask_out, detail_method, detail_erode, detail_dilate, black_point, white_point, process_detail, max_megapixels, profile="node"))]
+    #[allow(clippy::too_many_arguments)]
+    fn process<'py>(
+        &self,
+        py: Python<'py>,
+        frame: &Bound<'py, PyAny>,
+        image_out: &Bound<'py, PyAny>,
+        mask_out: &Bound<'py, PyAny>,
+        detail_method: &str,
+        detail_erode: i64,
+        detail_dilate: i64,
+        black_point: f64,
+        white_point: f64,
+        process_detail: bool,
+        max_megapixels: f64,
+        profile: &str,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        let params =
+            make_params(detail_method, detail_erode, detail_dilate, black_point, white_point, process_detail, max_megapixels, profile)?;
+        let src = array::read(frame, "image frame", Dtype::F32, false)?;
+        let img = array::read(image_out, "image_out", Dtype::F32, true)?;
+        let msk = array::read(mask_out, "mask_out", Dtype::F32, true)?;
+        let [h, w, c] = src.shape[..] else {
+            return Err(PyValueError::new_err(format!("image frame: expected shape [H, W, C], got {:?}", src.shape)));
+        };
+        if !(1..=4).contains(&c) {
+            return Err(PyValueError::new_err(format!("image frame: {c} channels; an IMAGE has 1 to 4")));
+        }
+        if h == 0 || w == 0 {
+            return Err(PyValueError::new_err(format!("image frame: empty ({h}x{w})")));
+        }
+        if img.shape != [h, w, 4] || msk.shape != [h, w] {
+            return Err(PyValueError::new_err(format!(
+                "outputs must be [{h}, {w}, 4] and [{h}, {w}], got {:?} and {:?}",
+                img.shape, msk.shape
+            )));
+        }
+        if any_overlap(&[&src, &img, &msk]) {
+            return Err(PyValueError::new_err("image frame and outputs must not share memory"));
+        }
+        let inner = &self.inner;
+        let timings = py
+            .detach(move || -> rmbg_ultra::Result<_> {
+                // SAFETY: the three arrays are referenced by the caller's arguments for the whole
+                // call, are C-contiguous float32 of the checked shapes and do not overlap.
+                let (src, img, msk) = unsafe { (src.f32s(), img.f32s_mut(), msk.f32s_mut()) };
+                let rgb = frame_to_rgb(src, w, h, c);
+                let cut = inner.remove(&rgb, &params)?;
+                let table = u8_to_f32_table();
+                for (o, &v) in img.iter_mut().zip(cut.rgba.as_raw()) {
+                    *o = table[v as usize];
+                }
+                for (o, &v) in msk.iter_mut().zip(cut.mask.as_raw()) {
+                    *o = table[v as usize];
+                }
+                Ok(cut.timings)
+            })
+            .map_err(to_py)?;
+        let d = PyDict::new(py);
+        d.set_item("segment", timings.segment.as_secs_f64())?;
+        d.set_item("refine", timings.refine.as_secs_f64())?;
+        d.set_item("compose", timings.compose.as_secs_f64())?;
+        Ok(d)
+    }
+}
+
+/// The node's f32→u8 conversion on a float32 array (for tests): bytes of the truncated values.
+#[pyfunction]
+pub fn truncate_u8<'py>(py: Python<'py>, array: &Bound<'py, PyAny>) -> PyResult<Bound<'py, pyo3::types::PyBytes>> {
+    let x = array::read(array, "array", Dtype::F32, false)?;
+    // SAFETY: referenced by the caller for the whole call.
+    let bytes: Vec<u8> = unsafe { x.f32s() }.iter().map(|&v| f32_to_u8(v)).collect();
+    Ok(pyo3::types::PyBytes::new(py, &bytes))
+}
