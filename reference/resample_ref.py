@@ -4,7 +4,8 @@
         "src" is either a .npy file in DIR (u8, HxW or HxWx3) or an image file path; an image file
         is opened with Pillow, converted to `mode` (RGB or L) and saved as DIR/src_<id>.npy so the
         Rust side resizes the very same pixels.
-        Writes DIR/out_<id>.npy = Image.resize((w, h), Image.BILINEAR).
+        Writes DIR/out_<id>.npy = Image.resize((w, h), FILTER), FILTER the job's "filter":
+        "bilinear" (default) or "lanczos".
     resample_ref.py torch DIR    DIR/jobs.json: [{"id", "src", "w", "h"}], src an f32 HxW .npy.
         Writes DIR/np_<id>.npy (numpy model of torch's CPU upsample_bilinear2d, f32,
         align_corners=False) and DIR/ort_<id>.npy (onnxruntime Resize, linear, half_pixel).
@@ -36,7 +37,8 @@ def pillow_jobs(d):
                 cache[key] = Image.open(src).convert(mode)
             im = cache[key]
             np.save(os.path.join(d, f"src_{job['id']}.npy"), np.ascontiguousarray(np.asarray(im)))
-        out = im.resize((job["w"], job["h"]), Image.BILINEAR)
+        resample = {"bilinear": Image.BILINEAR, "lanczos": Image.LANCZOS}[job.get("filter", "bilinear")]
+        out = im.resize((job["w"], job["h"]), resample)
         np.save(os.path.join(d, f"out_{job['id']}.npy"), np.ascontiguousarray(np.asarray(out)))
 
 

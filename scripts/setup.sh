@@ -5,5 +5,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release --locked
 target/release/rmbg-ultra setup
-target/release/rmbg-ultra remove testdata/photos/animal.jpg -o out --method GuidedFilter --save-mask --overwrite
+target/release/rmbg-ultra remove testdata/photos/animal.jpg -o out --save-mask --overwrite
 echo "done: out/animal.png (cut-out, RGBA) and out/animal.mask.png (mask)"

@@ -28,7 +28,7 @@ def main(argv=None):
                     help="Ray CPUs each actor holds (default 1); leave some for reading and writing")
     ap.add_argument("--batch-size", type=int, default=4, help="images per call of an actor (default 4)")
     ap.add_argument("--profile", default="quality")
-    ap.add_argument("--method", default="VITMatte")
+    ap.add_argument("--method", default=None, help="detail method (default: the profile's, as the CLI's)")
     ap.add_argument("--seg-model", default=None)
     ap.add_argument("--device", default="auto")
     ap.add_argument("--save-mask", action="store_true")

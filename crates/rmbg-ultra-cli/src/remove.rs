@@ -79,9 +79,10 @@ pub struct RemoveArgs {
 
     /// How the edge of the coarse mask is refined: VITMatte, VITMatte(local),
     /// vitmatte-base-composition-1k, PyMatting, GuidedFilter (or the ids vitmatte, vitmatte-local,
-    /// vitmatte-base, pymatting, guided-filter).
-    #[arg(long, short, default_value = "VITMatte", value_parser = parse_lib::<DetailMethod>)]
-    method: DetailMethod,
+    /// vitmatte-base, pymatting, guided-filter). Default: PyMatting for --profile quality (the best
+    /// method that needs no download; GuidedFilter with --fast), VITMatte (the node's) for --profile node.
+    #[arg(long, short, value_parser = parse_lib::<DetailMethod>)]
+    method: Option<DetailMethod>,
 
     /// How far the edge band reaches INTO the subject. Larger values let the detail method
     /// re-decide more of the subject's border (hair, fur). node: 5-pixel steps of the node
@@ -250,7 +251,7 @@ pub fn run(args: RemoveArgs, quiet: bool) -> Result<ExitCode> {
     let params = Params {
         profile: args.profile,
         foreground: args.foreground.unwrap_or(args.profile.default_foreground()),
-        method: args.method,
+        method: args.method.unwrap_or(args.profile.default_method(args.fast)),
         detail_erode: args.erode,
         detail_dilate: args.dilate,
         black_point: args.black_point,
@@ -357,7 +358,7 @@ pub fn run(args: RemoveArgs, quiet: bool) -> Result<ExitCode> {
                 let item = item.map(|(decoded, decode_s)| {
                     let t = Instant::now();
                     let segmented = decoded.and_then(|image| {
-                        let map = remover.predict(&image)?;
+                        let map = remover.predict(&image, params.profile)?;
                         Ok(Segmented { image, map, seconds: t.elapsed().as_secs_f64() })
                     });
                     (segmented, decode_s)

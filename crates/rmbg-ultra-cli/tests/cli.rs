@@ -264,6 +264,36 @@ fn fast_is_the_quality_profile_on_the_int8_model() {
     assert_ne!(fast, cut("fp32", &["--profile", "quality"]));
 }
 
+/// A first run names no method: the quality profile refines with PyMatting, which needs no
+/// download, so it works on a machine without ViTMatte; `--profile node` keeps the node's VITMatte.
+#[test]
+fn the_default_method_is_the_profiles() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("animal.jpg");
+    std::fs::copy(common::testdata("photos/animal.jpg"), &input).unwrap();
+    let nowhere = tempfile::tempdir().unwrap();
+    let cut = |name: &str, opts: &[&str]| -> Output {
+        let out = dir.path().join(name);
+        bin().args(["remove", "--offline", "--json", "-o"]).arg(&out).args(opts).arg(&input).output().unwrap()
+    };
+    let default = cut("default", &[]);
+    assert!(default.status.success(), "{}", stderr(&default));
+    let named = cut("named", &["--method", "PyMatting"]);
+    assert!(named.status.success(), "{}", stderr(&named));
+    let read = |name: &str| std::fs::read(dir.path().join(name).join("animal.png")).unwrap();
+    assert_eq!(read("default"), read("named"), "the quality profile's default is PyMatting");
+    // --fast refines with GuidedFilter unless told otherwise (isnet-general-int8: scripts/test.sh).
+    assert!(cut("fast", &["--fast"]).status.success());
+    assert!(cut("fast-named", &["--fast", "--method", "guided-filter"]).status.success());
+    assert_eq!(read("fast"), read("fast-named"), "--fast defaults to GuidedFilter");
+
+    // The node's default is VITMatte: only a ViTMatte method reads --matting-model, and a missing
+    // file there fails, naming it.
+    let node = cut("node", &["--profile", "node", "--matting-model", nowhere.path().join("none.onnx").to_str().unwrap()]);
+    assert!(!node.status.success());
+    assert!(stderr(&node).contains("none.onnx"), "{}", stderr(&node));
+}
+
 /// The batch overlaps decoding, the network and the rest across images; results must be what
 /// one image at a time gives, reported in input order, with a bad file in the middle kept in place.
 #[test]

@@ -129,18 +129,18 @@ pub struct ImageRemover {
 
 #[pymethods]
 impl ImageRemover {
-    /// Parameters as the CLI's `remove` options (same names, defaults and ranges). `foreground`:
-    /// None for the profile's; `fast`: the quality profile on the int8 model; `allow_fetch`:
+    /// Parameters as the CLI's `remove` options (same names, defaults and ranges). `method` and
+    /// `foreground`: None for the profile's; `fast`: the quality profile on the int8 model; `allow_fetch`:
     /// download missing models as the CLI does without `--offline`.
     #[new]
-    #[pyo3(signature = (*, profile="quality", method="VITMatte", seg_model=None, device="auto", erode=6, dilate=6,
+    #[pyo3(signature = (*, profile="quality", method=None, seg_model=None, device="auto", erode=6, dilate=6,
         black_point=0.01, white_point=0.99, process_detail=true, max_megapixels=2.0, foreground=None, fast=false,
         matting_model=None, comfyui_models=None, strict_device=false, allow_fetch=true))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
         profile: &str,
-        method: &str,
+        method: Option<&str>,
         seg_model: Option<String>,
         device: &str,
         erode: i64,
@@ -157,7 +157,10 @@ impl ImageRemover {
         allow_fetch: bool,
     ) -> PyResult<Self> {
         let profile: Profile = profile.parse().map_err(param_err)?;
-        let method: DetailMethod = method.parse().map_err(param_err)?;
+        let method = match method {
+            Some(m) => m.parse::<DetailMethod>().map_err(param_err)?,
+            None => profile.default_method(fast),
+        };
         let foreground = match foreground {
             Some(f) => f.parse::<ForegroundMethod>().map_err(param_err)?,
             None => profile.default_foreground(),
@@ -290,7 +293,7 @@ impl ImageRemover {
                         // below writes the outputs, after the job has been handed over.
                         let rgb = unsafe { job.rgb() };
                         let t = Instant::now();
-                        let map = inner.predict(&rgb);
+                        let map = inner.predict(&rgb, params.profile);
                         if tx.send((i, job, rgb, map, t.elapsed())).is_err() {
                             break;
                         }

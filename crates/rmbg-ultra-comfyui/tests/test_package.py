@@ -95,6 +95,12 @@ def test_parameters_mean_what_the_clis_options_mean(options, cli, tiny_seg, tmp_
             assert params[k] == v or str(params[k]).lower() == str(v).lower(), (k, params[k], v)
 
 
+def test_the_default_method_is_the_profiles(tiny_seg):
+    """As the CLI: no method named is PyMatting under the quality profile (it needs no download)."""
+    remover = rmbg_ultra.Remover(seg_model=tiny_seg, device="cpu", offline=True)
+    assert (remover.params["profile"], remover.params["method"]) == ("quality", "PyMatting")
+
+
 def test_any_rgb_array_like_is_accepted(fast_remover):
     """A strided view or another array-like (here a PIL image) is copied into a contiguous uint8
     array first: same result as the contiguous array."""

@@ -69,8 +69,10 @@ pub struct ServeArgs {
 
     /// Detail method of requests that name none (`method=` overrides per request): VITMatte,
     /// VITMatte(local), vitmatte-base-composition-1k, PyMatting, GuidedFilter (or their ids).
-    #[arg(long, short, default_value = "VITMatte", value_parser = parse_method)]
-    pub method: DetailMethod,
+    /// Default: the request's profile's, PyMatting for quality (GuidedFilter with fast) and VITMatte
+    /// (the node's) for node.
+    #[arg(long, short, value_parser = parse_method)]
+    pub method: Option<DetailMethod>,
 
     /// Segmentation model: an id (see `rmbg-ultra models list`) or a path to an .onnx file.
     #[arg(long, default_value = rmbg_ultra::models::DEFAULT_SEGMENTATION)]
@@ -161,12 +163,14 @@ pub fn run(args: ServeArgs) -> Result<()> {
         let fast = remover.options().fast(rmbg_ultra::Profile::Quality)?;
         fast.store.resolve(&fast.seg_model, rmbg_ultra::models::Task::Segmentation, fast.allow_fetch)?;
     }
-    let default_params = Params { method: config.default_method, ..Params::default() };
-    if let Err(e) = remover.prepare(&default_params) {
-        tracing::warn!(
-            "the default method {} is not available ({e}); requests must name another one (method=GuidedFilter), or start with --method",
-            config.default_method
-        );
+    for profile in rmbg_ultra::Profile::ALL {
+        let fast = config.default_fast && profile == rmbg_ultra::Profile::Quality;
+        let method = config.default_method.unwrap_or(profile.default_method(fast));
+        if let Err(e) = remover.prepare(&Params { method, ..Params::for_profile(profile) }) {
+            tracing::warn!(
+                "the default method {method} of profile {profile} is not available ({e}); such requests must name another one (method=GuidedFilter), or start with --method"
+            );
+        }
     }
     if config.token.is_none() && !config.addr.ip().is_loopback() {
         tracing::warn!("listening on {} without --token: anyone who reaches this address can use the service", config.addr.ip());
@@ -183,7 +187,9 @@ pub fn run(args: ServeArgs) -> Result<()> {
         // One line on stderr, always: scripts (and the tests) read the port from it.
         eprintln!(
             "rmbg-ultra serve: listening on http://{addr} (segmentation on {device}; {} workers, queue {}, default method {})",
-            config.workers, config.queue, config.default_method
+            config.workers,
+            config.queue,
+            config.default_method.map_or("the profile's".to_string(), |m| m.to_string())
         );
         server.serve(signal).await?;
         eprintln!("rmbg-ultra serve: stopped");

@@ -60,15 +60,19 @@ pub struct SpecBuilder {
     /// `fast` as given; otherwise the server's default for the quality profile, settled in `build`.
     fast: Option<bool>,
     default_fast: bool,
+    /// `method` as given; otherwise the server's `--method`, else the profile's, settled in `build`.
+    method: Option<DetailMethod>,
+    default_method: Option<DetailMethod>,
 }
 
 impl SpecBuilder {
     /// `default_fast`: requests of the quality profile that do not say `fast=` run the int8 model
     /// (`serve --fast`); `profile=node` requests keep the node's model either way.
-    pub fn new(default_method: DetailMethod, default_fast: bool) -> Self {
+    /// `default_method`: the method of requests that name none; `None` leaves it to their profile.
+    pub fn new(default_method: Option<DetailMethod>, default_fast: bool) -> Self {
         SpecBuilder {
             spec: RequestSpec {
-                params: Params { method: default_method, ..Params::default() },
+                params: Params::default(),
                 output: Output::Cutout,
                 format: Format::Png,
                 background: None,
@@ -78,6 +82,8 @@ impl SpecBuilder {
             foreground: None,
             fast: None,
             default_fast,
+            method: None,
+            default_method,
         }
     }
 
@@ -96,12 +102,12 @@ impl SpecBuilder {
         let p = &mut self.spec.params;
         match name {
             "method" => {
-                p.method = value.parse().map_err(|_| {
+                self.method = Some(value.parse().map_err(|_| {
                     ApiError::bad_parameter(format!(
                         "invalid method = {value:?}: allowed {}",
                         DetailMethod::ALL.iter().map(|m| format!("{} ({})", m.node_name(), m.id())).collect::<Vec<_>>().join(", ")
                     ))
-                })?
+                })?)
             }
             "erode" => p.detail_erode = int(name, value, ERODE_RANGE)?,
             "dilate" => p.detail_dilate = int(name, value, DILATE_RANGE)?,
@@ -155,6 +161,7 @@ impl SpecBuilder {
         p.foreground = self.foreground.unwrap_or(p.profile.default_foreground());
         let quality = p.profile == rmbg_ultra::Profile::Quality;
         self.spec.fast = self.fast.unwrap_or(self.default_fast && quality);
+        p.method = self.method.or(self.default_method).unwrap_or(p.profile.default_method(self.spec.fast));
         if self.spec.fast && !quality {
             return Err(ApiError::bad_parameter(
                 "fast=true runs the int8 model, which only the quality profile uses: profile=node keeps the node's model, for parity",
@@ -210,7 +217,7 @@ mod tests {
     }
 
     fn parse_with(q: &str, default_fast: bool) -> Result<RequestSpec, ApiError> {
-        let mut b = SpecBuilder::new(DetailMethod::VitMatte, default_fast);
+        let mut b = SpecBuilder::new(None, default_fast);
         b.set_query(q)?;
         b.build()
     }
@@ -225,6 +232,22 @@ mod tests {
         assert!(!node.fast && node.params == Params::node());
         let e = parse("fast&profile=node").unwrap_err();
         assert!(e.detail.contains("profile=node keeps the node's model"), "{}", e.detail);
+    }
+
+    #[test]
+    fn a_method_comes_from_the_request_then_the_server_then_the_profile() {
+        let method = |q: &str, server: Option<DetailMethod>| {
+            let mut b = SpecBuilder::new(server, false);
+            b.set_query(q).unwrap();
+            b.build().unwrap().params.method
+        };
+        assert_eq!(method("", None), DetailMethod::PyMatting);
+        assert_eq!(method("fast=true", None), DetailMethod::GuidedFilter);
+        assert_eq!(method("profile=node", None), DetailMethod::VitMatte);
+        assert_eq!(method("profile=node", Some(DetailMethod::GuidedFilter)), DetailMethod::GuidedFilter);
+        // The order of the parameters does not matter.
+        assert_eq!(method("method=guided-filter&profile=node", None), DetailMethod::GuidedFilter);
+        assert_eq!(method("profile=node&method=vitmatte-local", Some(DetailMethod::GuidedFilter)), DetailMethod::VitMatteLocal);
     }
 
     #[test]

@@ -49,8 +49,9 @@ pub struct Config {
     pub timeout: Duration,
     /// Bearer token required on every route but `/healthz`.
     pub token: Option<String>,
-    /// Detail method of requests that name none.
-    pub default_method: DetailMethod,
+    /// Detail method of requests that name none; `None`: their profile's (PyMatting for quality,
+    /// VITMatte for node).
+    pub default_method: Option<DetailMethod>,
     /// Quality-profile requests that do not say `fast=` run the int8 model (`serve --fast`).
     pub default_fast: bool,
     /// Open connections at most; more wait in the kernel's backlog.
@@ -70,7 +71,7 @@ impl Default for Config {
             max_pixels: 100_000_000,
             timeout: Duration::from_secs(120),
             token: None,
-            default_method: DetailMethod::VitMatte,
+            default_method: None,
             default_fast: false,
             max_connections: 1024,
             header_timeout: Duration::from_secs(30),

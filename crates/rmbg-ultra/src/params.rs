@@ -105,6 +105,19 @@ impl Profile {
         }
     }
 
+    /// The detail method when none is named. The node's is VITMatte. `quality` takes the best method
+    /// that needs no download: closed-form matting in the band beats GuidedFilter and the soft mask
+    /// alone on the ground-truth benchmark (BENCHMARKS.md), and ViTMatte's weights are not on every
+    /// machine (a first run without them would fail). With `fast` (the int8 network) it takes
+    /// GuidedFilter: the closed-form solve would take more time than the int8 network saves.
+    pub fn default_method(self, fast: bool) -> DetailMethod {
+        match (self, fast) {
+            (Profile::Node, _) => DetailMethod::VitMatte,
+            (Profile::Quality, false) => DetailMethod::PyMatting,
+            (Profile::Quality, true) => DetailMethod::GuidedFilter,
+        }
+    }
+
     pub fn id(self) -> &'static str {
         match self {
             Profile::Node => "node",
@@ -182,7 +195,7 @@ pub struct Params {
     pub foreground: ForegroundMethod,
 }
 
-/// The `quality` profile with the node's defaults for every node input.
+/// The `quality` profile with the node's defaults for every node input but the detail method.
 impl Default for Params {
     fn default() -> Self {
         Params::for_profile(Profile::Quality)
@@ -190,12 +203,12 @@ impl Default for Params {
 }
 
 impl Params {
-    /// The node's defaults under `profile`, with that profile's foreground estimation.
+    /// The node's defaults under `profile`, with that profile's detail method and foreground estimation.
     pub fn for_profile(profile: Profile) -> Self {
         Params {
             profile,
             foreground: profile.default_foreground(),
-            method: DetailMethod::VitMatte,
+            method: profile.default_method(false),
             detail_erode: 6,
             detail_dilate: 6,
             black_point: 0.01,
@@ -258,7 +271,13 @@ mod tests {
     #[test]
     fn defaults_are_the_nodes_and_valid() {
         assert_eq!(Params::default().profile, Profile::Quality);
-        assert_eq!(Params { profile: Profile::Node, foreground: ForegroundMethod::Off, ..Params::default() }, Params::node());
+        assert_eq!(Params::default().method, DetailMethod::PyMatting);
+        assert_eq!(Profile::Quality.default_method(true), DetailMethod::GuidedFilter);
+        assert_eq!(Profile::Node.default_method(true), DetailMethod::VitMatte);
+        assert_eq!(
+            Params { profile: Profile::Node, foreground: ForegroundMethod::Off, method: DetailMethod::VitMatte, ..Params::default() },
+            Params::node()
+        );
         let p = Params::node();
         assert_eq!(p.foreground, ForegroundMethod::Off);
         assert_eq!(p.method, DetailMethod::VitMatte);

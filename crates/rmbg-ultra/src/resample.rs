@@ -3,7 +3,8 @@
 //! * [`pillow_bilinear_rgb`] / [`pillow_bilinear_gray`]: Pillow 13's `Image.resize(size, BILINEAR)`
 //!   on 8-bit images (the convolution resampler of `libImaging/Resample.c`: triangle filter widened
 //!   by the shrink factor, 22-bit fixed-point weights, two separable passes with an 8-bit
-//!   intermediate).
+//!   intermediate). [`pillow_resize_rgb`] is the same resampler with `LANCZOS` too, which the
+//!   `quality` profile uses for the network's input (a sharper 1024² image, a better mask).
 //! * [`torch_bilinear`]: `F.interpolate(mode="bilinear", align_corners=False)` on one f32 plane
 //!   (2-tap, no antialiasing, computed in f32 in PyTorch's CPU operation order).
 //!
@@ -27,24 +28,60 @@ const PRECISION_BITS: u32 = 22;
 /// Output samples per rayon task (small images stay on one thread).
 const SAMPLES_PER_TASK: usize = 1 << 15;
 
+/// Pillow's resampling filters that we reproduce (`Image.BILINEAR`, `Image.LANCZOS`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Filter {
+    /// Triangle, support 1.
+    Bilinear,
+    /// `sinc(x)·sinc(x/3)`, support 3.
+    Lanczos,
+}
+
+impl Filter {
+    fn support(self) -> f64 {
+        match self {
+            Filter::Bilinear => 1.0,
+            Filter::Lanczos => 3.0,
+        }
+    }
+
+    #[inline]
+    fn weight(self, x: f64) -> f64 {
+        match self {
+            Filter::Bilinear => triangle(x),
+            Filter::Lanczos => lanczos(x),
+        }
+    }
+}
+
 /// Pillow `Image.resize((w, h), Image.BILINEAR)` of an RGB image, byte for byte (Pillow 13.0.0).
 ///
 /// Same size ⇒ copy. A zero output dimension gives an empty image; an empty input gives black.
 pub fn pillow_bilinear_rgb(src: &RgbImage, w: u32, h: u32) -> RgbImage {
-    pillow_bilinear_image::<image::Rgb<u8>, 3>(src, w, h)
+    pillow_resize_image::<image::Rgb<u8>, 3>(src, w, h, Filter::Bilinear)
 }
 
 /// Pillow `Image.resize((w, h), Image.BILINEAR)` of an L (grey) image, byte for byte.
 pub fn pillow_bilinear_gray(src: &GrayImage, w: u32, h: u32) -> GrayImage {
-    pillow_bilinear_image::<image::Luma<u8>, 1>(src, w, h)
+    pillow_resize_image::<image::Luma<u8>, 1>(src, w, h, Filter::Bilinear)
 }
 
-fn pillow_bilinear_image<P, const C: usize>(src: &ImageBuffer<P, Vec<u8>>, w: u32, h: u32) -> ImageBuffer<P, Vec<u8>>
+/// Pillow `Image.resize((w, h), filter)` of an RGB image, byte for byte.
+pub fn pillow_resize_rgb(src: &RgbImage, w: u32, h: u32, filter: Filter) -> RgbImage {
+    pillow_resize_image::<image::Rgb<u8>, 3>(src, w, h, filter)
+}
+
+/// Pillow `Image.resize((w, h), filter)` of an L (grey) image, byte for byte.
+pub fn pillow_resize_gray(src: &GrayImage, w: u32, h: u32, filter: Filter) -> GrayImage {
+    pillow_resize_image::<image::Luma<u8>, 1>(src, w, h, filter)
+}
+
+fn pillow_resize_image<P, const C: usize>(src: &ImageBuffer<P, Vec<u8>>, w: u32, h: u32, filter: Filter) -> ImageBuffer<P, Vec<u8>>
 where
     P: Pixel<Subpixel = u8>,
 {
     let (iw, ih) = src.dimensions();
-    let data = pillow_bilinear::<C>(src.as_raw(), iw as usize, ih as usize, w as usize, h as usize);
+    let data = pillow_resize::<C>(src.as_raw(), iw as usize, ih as usize, w as usize, h as usize, filter);
     ImageBuffer::from_raw(w, h, data).expect("resampler output has the requested size")
 }
 
@@ -54,9 +91,14 @@ pub fn pillow_vertical_first(in_w: usize, in_h: usize, out_w: usize, out_h: usiz
     out_h < in_h && (in_h as i64 - out_h as i64) > 2 * (in_w as i64 - out_w as i64)
 }
 
-/// The generic core on interleaved 8-bit samples with `C` channels.
+/// [`pillow_resize`] with `Filter::Bilinear`.
 pub fn pillow_bilinear<const C: usize>(src: &[u8], in_w: usize, in_h: usize, out_w: usize, out_h: usize) -> Vec<u8> {
-    assert_eq!(src.len(), in_w * in_h * C, "pillow_bilinear: buffer is not {in_w}x{in_h}x{C}");
+    pillow_resize::<C>(src, in_w, in_h, out_w, out_h, Filter::Bilinear)
+}
+
+/// The generic core on interleaved 8-bit samples with `C` channels.
+pub fn pillow_resize<const C: usize>(src: &[u8], in_w: usize, in_h: usize, out_w: usize, out_h: usize, filter: Filter) -> Vec<u8> {
+    assert_eq!(src.len(), in_w * in_h * C, "pillow_resize: buffer is not {in_w}x{in_h}x{C}");
     if out_w == 0 || out_h == 0 {
         return Vec::new();
     }
@@ -68,16 +110,16 @@ pub fn pillow_bilinear<const C: usize>(src: &[u8], in_w: usize, in_h: usize, out
     match (need_h, need_v) {
         (false, false) => src.to_vec(),
         (true, false) => {
-            let ch = Coeffs::bilinear(in_w, out_w);
+            let ch = Coeffs::new(filter, in_w, out_w);
             horizontal::<C>(src, in_w, 0..in_h, 0, &ch, out_w)
         }
         (false, true) => {
-            let cv = Coeffs::bilinear(in_h, out_h);
+            let cv = Coeffs::new(filter, in_h, out_h);
             vertical::<C>(src, in_w, 0..in_w, &cv, 0)
         }
         (true, true) => {
-            let ch = Coeffs::bilinear(in_w, out_w);
-            let cv = Coeffs::bilinear(in_h, out_h);
+            let ch = Coeffs::new(filter, in_w, out_w);
+            let cv = Coeffs::new(filter, in_h, out_h);
             if pillow_vertical_first(in_w, in_h, out_w, out_h) {
                 // Only the columns the horizontal pass reads.
                 let (x0, x1) = ch.span();
@@ -103,11 +145,11 @@ struct Coeffs {
 }
 
 impl Coeffs {
-    fn bilinear(in_size: usize, out_size: usize) -> Coeffs {
+    fn new(filter: Filter, in_size: usize, out_size: usize) -> Coeffs {
         // Pillow: scale = (double)(in1 - in0) / outSize with a float box; exact for our sizes.
         let scale = in_size as f64 / out_size as f64;
         let filterscale = if scale < 1.0 { 1.0 } else { scale };
-        let support = 1.0 * filterscale; // BILINEAR support is 1.0
+        let support = filter.support() * filterscale;
         let ksize = support.ceil() as usize * 2 + 1;
         let ss = 1.0 / filterscale;
         let mut bounds = Vec::with_capacity(out_size);
@@ -122,7 +164,7 @@ impl Coeffs {
             let mut ww = 0.0f64;
             for (x, wx) in w.iter_mut().enumerate().take(n) {
                 let t = ((x as i64 + xmin) as f64 - center + 0.5) * ss;
-                let v = triangle(t);
+                let v = filter.weight(t);
                 *wx = v;
                 ww += v;
             }
@@ -155,6 +197,24 @@ fn triangle(x: f64) -> f64 {
     let x = if x < 0.0 { -x } else { x };
     if x < 1.0 {
         1.0 - x
+    } else {
+        0.0
+    }
+}
+
+/// Pillow's `lanczos_filter`: the sinc truncated to [-3, 3) and windowed by sinc(x/3).
+#[inline]
+fn lanczos(x: f64) -> f64 {
+    fn sinc(x: f64) -> f64 {
+        if x == 0.0 {
+            1.0
+        } else {
+            let x = x * std::f64::consts::PI;
+            x.sin() / x
+        }
+    }
+    if (-3.0..3.0).contains(&x) {
+        sinc(x) * sinc(x / 3.0)
     } else {
         0.0
     }
@@ -412,7 +472,7 @@ mod tests {
 
     /// Straightforward floating-point model of Pillow's resampler (one axis), for cross-checks.
     fn naive_axis(src: &[u8], n_in: usize, n_out: usize, lines: usize, c: usize, horizontal: bool) -> Vec<u8> {
-        let co = Coeffs::bilinear(n_in, n_out);
+        let co = Coeffs::new(Filter::Bilinear, n_in, n_out);
         let (w_in, w_out) = if horizontal { (n_in, n_out) } else { (lines, lines) };
         let h_out = if horizontal { lines } else { n_out };
         let mut out = vec![0u8; w_out * h_out * c];
@@ -465,12 +525,14 @@ mod tests {
 
     #[test]
     fn weights_sum_to_one_in_fixed_point() {
-        for (i, o) in [(1, 1), (1, 7), (7, 1), (1448, 1024), (1024, 1448), (257, 3), (3, 257)] {
-            let co = Coeffs::bilinear(i, o);
-            for x in 0..o {
-                let (_, k) = co.taps(x);
-                let s: i64 = k.iter().map(|&v| v as i64).sum();
-                assert!((s - (1 << 22)).abs() <= k.len() as i64, "{i}->{o} @ {x}: {s}");
+        for filter in [Filter::Bilinear, Filter::Lanczos] {
+            for (i, o) in [(1, 1), (1, 7), (7, 1), (1448, 1024), (1024, 1448), (257, 3), (3, 257)] {
+                let co = Coeffs::new(filter, i, o);
+                for x in 0..o {
+                    let (_, k) = co.taps(x);
+                    let s: i64 = k.iter().map(|&v| v as i64).sum();
+                    assert!((s - (1 << 22)).abs() <= k.len() as i64, "{filter:?} {i}->{o} @ {x}: {s}");
+                }
             }
         }
     }
@@ -485,9 +547,11 @@ mod tests {
     fn constant_images_stay_constant() {
         for &(iw, ih, ow, oh) in &[(1, 1, 9, 4), (10, 7, 3, 2), (1, 257, 1, 1024), (300, 1, 7, 1), (33, 45, 64, 17)] {
             let img = GrayImage::from_pixel(iw, ih, image::Luma([173]));
-            let out = pillow_bilinear_gray(&img, ow, oh);
-            assert_eq!(out.dimensions(), (ow, oh));
-            assert!(out.pixels().all(|p| p.0[0] == 173), "{iw}x{ih}->{ow}x{oh}");
+            for filter in [Filter::Bilinear, Filter::Lanczos] {
+                let out = pillow_resize_gray(&img, ow, oh, filter);
+                assert_eq!(out.dimensions(), (ow, oh));
+                assert!(out.pixels().all(|p| p.0[0] == 173), "{filter:?} {iw}x{ih}->{ow}x{oh}");
+            }
         }
     }
 

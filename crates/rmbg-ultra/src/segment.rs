@@ -3,7 +3,7 @@
 //! `quality` profile's soft mask (the network's own probabilities with a robust background floor).
 
 use crate::models::{ModelStore, Task};
-use crate::resample::{pillow_bilinear_rgb, torch_bilinear};
+use crate::resample::{pillow_resize_rgb, torch_bilinear, Filter};
 use crate::session::OnnxSession;
 use crate::{Device, Result};
 use image::{GrayImage, RgbImage};
@@ -15,8 +15,9 @@ pub const INPUT_SIZE: u32 = 1024;
 /// A model family that turns a photo into a foreground probability map at the network's
 /// resolution. Adding a family means one new implementation of this trait.
 pub trait Segmenter: Send + Sync {
-    /// The `side × side` map (row-major, 0..1) for `image`.
-    fn predict(&self, image: &RgbImage) -> Result<SegmentationMap>;
+    /// The `side × side` map (row-major, 0..1) for `image`, brought to the network's input size
+    /// with Pillow's `filter`.
+    fn predict(&self, image: &RgbImage, filter: Filter) -> Result<SegmentationMap>;
     /// The device it runs on.
     fn device(&self) -> Device;
 }
@@ -50,9 +51,9 @@ impl IsNetSession {
         Self::load(&path, id_or_path, device, strict)
     }
 
-    /// The raw 1024×1024 prediction for a photo.
-    pub fn predict(&self, image: &RgbImage) -> Result<Vec<f32>> {
-        let resized = pillow_bilinear_rgb(image, INPUT_SIZE, INPUT_SIZE);
+    /// The raw 1024×1024 prediction for a photo resized with `filter` (the node: BILINEAR).
+    pub fn predict(&self, image: &RgbImage, filter: Filter) -> Result<Vec<f32>> {
+        let resized = pillow_resize_rgb(image, INPUT_SIZE, INPUT_SIZE, filter);
         let input = normalize(&resized);
         let n = INPUT_SIZE as usize;
         let name = self.session.input_names().into_iter().next().unwrap_or_else(|| "input".into());
@@ -69,8 +70,8 @@ impl IsNetSession {
 }
 
 impl Segmenter for IsNetSession {
-    fn predict(&self, image: &RgbImage) -> Result<SegmentationMap> {
-        Ok(SegmentationMap { side: INPUT_SIZE as usize, data: IsNetSession::predict(self, image)? })
+    fn predict(&self, image: &RgbImage, filter: Filter) -> Result<SegmentationMap> {
+        Ok(SegmentationMap { side: INPUT_SIZE as usize, data: IsNetSession::predict(self, image, filter)? })
     }
 
     fn device(&self) -> Device {

@@ -120,8 +120,10 @@ fn int8_is_deterministic_and_agrees_with_the_original() {
     for photo in common::photos() {
         let img = decode_file(&photo, &DecodeLimits::default()).unwrap();
         let (w, h) = (img.width() as usize, img.height() as usize);
-        let a = torch_bilinear(&fp16.predict(&img).unwrap(), side, side, w, h);
-        let b = torch_bilinear(&q.predict(&img).unwrap(), side, side, w, h);
+        // --fast is the quality profile: its network input.
+        let filter = rmbg_ultra::pipeline::network_input_filter(rmbg_ultra::Profile::Quality);
+        let a = torch_bilinear(&fp16.predict(&img, filter).unwrap(), side, side, w, h);
+        let b = torch_bilinear(&q.predict(&img, filter).unwrap(), side, side, w, h);
         let same = a.iter().zip(&b).filter(|(x, y)| (**x >= 0.5) == (**y >= 0.5)).count();
         (agreeing, total) = (agreeing + same, total + a.len());
         let agree = same as f64 / a.len() as f64;

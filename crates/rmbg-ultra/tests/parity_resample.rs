@@ -1,5 +1,5 @@
-//! Parity of `resample` with the node's libraries: Pillow 13 BILINEAR (identical bytes) and
-//! torch-style bilinear (max abs 1e-6), on fresh random inputs every run and on the test photos.
+//! Parity of `resample` with the node's libraries: Pillow 13 BILINEAR and LANCZOS (identical bytes)
+//! and torch-style bilinear (max abs 1e-6), on fresh random inputs every run and on the test photos.
 
 mod common;
 
@@ -7,7 +7,7 @@ use common::{read_npy, run_reference, write_npy};
 use image::{GrayImage, RgbImage};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use rmbg_ultra::resample::{pillow_bilinear_gray, pillow_bilinear_rgb, pillow_vertical_first, torch_bilinear};
+use rmbg_ultra::resample::{pillow_resize_gray, pillow_resize_rgb, pillow_vertical_first, torch_bilinear, Filter};
 use serde_json::json;
 
 /// A random target size for one axis of length `n`, from a regime picked at random.
@@ -24,6 +24,7 @@ fn random_target(rng: &mut impl Rng, n: usize) -> usize {
 
 struct Case {
     id: usize,
+    filter: Filter,
     channels: usize,
     iw: usize,
     ih: usize,
@@ -40,10 +41,17 @@ fn random_u8(rng: &mut impl Rng, n: usize) -> Vec<u8> {
 fn resize_ours(src: &[u8], c: &Case) -> Vec<u8> {
     if c.channels == 3 {
         let img = RgbImage::from_raw(c.iw as u32, c.ih as u32, src.to_vec()).unwrap();
-        pillow_bilinear_rgb(&img, c.ow as u32, c.oh as u32).into_raw()
+        pillow_resize_rgb(&img, c.ow as u32, c.oh as u32, c.filter).into_raw()
     } else {
         let img = GrayImage::from_raw(c.iw as u32, c.ih as u32, src.to_vec()).unwrap();
-        pillow_bilinear_gray(&img, c.ow as u32, c.oh as u32).into_raw()
+        pillow_resize_gray(&img, c.ow as u32, c.oh as u32, c.filter).into_raw()
+    }
+}
+
+fn filter_name(f: Filter) -> &'static str {
+    match f {
+        Filter::Bilinear => "bilinear",
+        Filter::Lanczos => "lanczos",
     }
 }
 
@@ -63,14 +71,17 @@ fn first_difference(a: &[u8], b: &[u8], w: usize, c: usize) -> String {
 }
 
 #[test]
-fn pillow_bilinear_random_images_identical_bytes() {
+fn pillow_random_images_identical_bytes() {
     let seed = common::fresh_seed();
     let mut rng = StdRng::seed_from_u64(seed);
     let dir = tempfile::tempdir().unwrap();
     let mut cases = Vec::new();
+    // Every shape with both filters.
     let mut push = |iw: usize, ih: usize, ow: usize, oh: usize, channels: usize| {
-        let id = cases.len();
-        cases.push(Case { id, channels, iw, ih, ow, oh });
+        for filter in [Filter::Bilinear, Filter::Lanczos] {
+            let id = cases.len();
+            cases.push(Case { id, filter, channels, iw, ih, ow, oh });
+        }
     };
     // Fixed shapes that must always be covered: 1×N, N×1, 1×1, the order rule's boundary.
     for &(iw, ih, ow, oh) in &[
@@ -113,7 +124,7 @@ fn pillow_bilinear_random_images_identical_bytes() {
         let src = random_u8(&mut rng, c.iw * c.ih * c.channels);
         let name = format!("case_{}.npy", c.id);
         write_npy(&dir.path().join(&name), &shape(c.channels, c.iw, c.ih), &src);
-        jobs.push(json!({"id": c.id, "src": name, "w": c.ow, "h": c.oh}));
+        jobs.push(json!({"id": c.id, "src": name, "w": c.ow, "h": c.oh, "filter": filter_name(c.filter)}));
         sources.push(src);
     }
     std::fs::write(dir.path().join("jobs.json"), serde_json::to_vec(&jobs).unwrap()).unwrap();
@@ -135,7 +146,8 @@ fn pillow_bilinear_random_images_identical_bytes() {
         if got != want {
             let (agree, worst) = common::byte_agreement(&got, &want);
             failures.push(format!(
-                "{}x{}x{} -> {}x{}: {:.4}% equal, worst {worst}, {}",
+                "{:?} {}x{}x{} -> {}x{}: {:.4}% equal, worst {worst}, {}",
+                c.filter,
                 c.iw,
                 c.ih,
                 c.channels,
@@ -157,7 +169,7 @@ fn pillow_bilinear_random_images_identical_bytes() {
 }
 
 #[test]
-fn pillow_bilinear_photos_identical_bytes() {
+fn pillow_photos_identical_bytes() {
     let dir = tempfile::tempdir().unwrap();
     let photos = common::photos();
     assert!(!photos.is_empty(), "no photos in testdata/photos");
@@ -174,24 +186,27 @@ fn pillow_bilinear_photos_identical_bytes() {
             sizes.extend([(700, 1500, "RGB"), (1024, 1024, "L"), (1, 517, "RGB")]);
         }
         for (w, h, mode) in sizes {
-            jobs.push(json!({"id": id, "src": photo.to_str().unwrap(), "w": w, "h": h, "mode": mode}));
-            expected.push((id, photo.clone(), w, h, if mode == "L" { 1 } else { 3 }));
-            id += 1;
+            for filter in [Filter::Bilinear, Filter::Lanczos] {
+                let f = filter_name(filter);
+                jobs.push(json!({"id": id, "src": photo.to_str().unwrap(), "w": w, "h": h, "mode": mode, "filter": f}));
+                expected.push((id, filter, photo.clone(), w, h, if mode == "L" { 1 } else { 3 }));
+                id += 1;
+            }
         }
     }
     std::fs::write(dir.path().join("jobs.json"), serde_json::to_vec(&jobs).unwrap()).unwrap();
     run_reference("resample_ref.py", &["pillow", dir.path().to_str().unwrap()]);
 
     let mut failures = Vec::new();
-    for (id, photo, ow, oh, channels) in expected {
+    for (id, filter, photo, ow, oh, channels) in expected {
         let (s, src) = read_npy::<u8>(&dir.path().join(format!("src_{id}.npy")));
-        let c = Case { id, channels, iw: s[1], ih: s[0], ow, oh };
+        let c = Case { id, filter, channels, iw: s[1], ih: s[0], ow, oh };
         let (_, want) = read_npy::<u8>(&dir.path().join(format!("out_{id}.npy")));
         let got = resize_ours(&src, &c);
         if got != want {
             let (agree, worst) = common::byte_agreement(&got, &want);
             failures.push(format!(
-                "{} {}x{}x{channels} -> {ow}x{oh}: {:.4}% equal, worst {worst}",
+                "{filter:?} {} {}x{}x{channels} -> {ow}x{oh}: {:.4}% equal, worst {worst}",
                 photo.file_name().unwrap().to_string_lossy(),
                 c.iw,
                 c.ih,

@@ -46,22 +46,25 @@ const CHEST: (u32, u32, u32, u32) = (450, 600, 800, 1000);
 
 struct Animal {
     image: RgbImage,
+    /// The quality profile's map and the node's (their network inputs are resized differently).
     map: SegmentationMap,
+    node_map: SegmentationMap,
 }
 
 fn animal() -> &'static Animal {
     static A: OnceLock<Animal> = OnceLock::new();
     A.get_or_init(|| {
         let image = photo("animal.jpg");
-        let map = remover().predict(&image).unwrap();
-        Animal { image, map }
+        let map = remover().predict(&image, Profile::Quality).unwrap();
+        let node_map = remover().predict(&image, Profile::Node).unwrap();
+        Animal { image, map, node_map }
     })
 }
 
 #[test]
 fn the_background_the_node_keeps_is_transparent_for_every_method() {
     let a = animal();
-    let node = remover().remove_predicted(&a.image, &a.map, &Params { method: DetailMethod::GuidedFilter, ..Params::node() }).unwrap();
+    let node = remover().remove_predicted(&a.image, &a.node_map, &Params { method: DetailMethod::GuidedFilter, ..Params::node() }).unwrap();
     assert!(box_mean(&node.mask, SHEET) > 200.0, "the node keeps the sheet: {}", box_mean(&node.mask, SHEET));
 
     let mut cases: Vec<Params> = [DetailMethod::GuidedFilter, DetailMethod::PyMatting, DetailMethod::VitMatteLocal]

@@ -90,8 +90,9 @@ class Remover:
     """Removes backgrounds with fixed parameters; the models are loaded once, here.
 
     profile: "quality" (default) or "node" (the ComfyUI node exactly). method: the detail method,
-    VITMatte (default), VITMatte(local), vitmatte-base-composition-1k, PyMatting, GuidedFilter (or
-    the CLI's ids: vitmatte, pymatting, guided-filter, ...). seg_model: a model id or an .onnx path.
+    VITMatte, VITMatte(local), vitmatte-base-composition-1k, PyMatting, GuidedFilter (or the CLI's
+    ids: vitmatte, pymatting, guided-filter, ...); None (default): the profile's, PyMatting for
+    quality (GuidedFilter with fast=True) and VITMatte for node. seg_model: a model id or an .onnx path.
     device: auto, cpu or cuda. erode, dilate (1..=255), black_point (0.01..=0.98), white_point
     (0.02..=0.99), max_megapixels (1..=999), process_detail (False: the CLI's --no-detail),
     foreground (ml, blur, off; None: the profile's), fast (the quality profile on the int8 model),
@@ -99,7 +100,7 @@ class Remover:
     (a missing model or runtime raises, naming the command that installs it).
     """
 
-    def __init__(self, profile="quality", method="VITMatte", seg_model=DEFAULT_SEGMENTATION, device="auto", *,
+    def __init__(self, profile="quality", method=None, seg_model=DEFAULT_SEGMENTATION, device="auto", *,
                  erode=6, dilate=6, black_point=0.01, white_point=0.99, process_detail=True, max_megapixels=2.0,
                  foreground=None, fast=False, matting_model=None, comfyui_models=None, strict_device=False,
                  offline=False):

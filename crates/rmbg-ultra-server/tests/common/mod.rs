@@ -135,7 +135,7 @@ pub fn config() -> Config {
         addr: SocketAddr::from(([127, 0, 0, 1], 0)),
         workers: 2,
         queue: 8,
-        default_method: DetailMethod::GuidedFilter,
+        default_method: Some(DetailMethod::GuidedFilter),
         ..Config::default()
     }
 }

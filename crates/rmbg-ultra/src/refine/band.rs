@@ -14,7 +14,7 @@
 //! [`vitmatte::target_size`] and the band's alpha is scaled back up.
 
 use crate::refine::guided_filter::guided_filter_u8;
-use crate::refine::pymatting::alpha::{solve_unknowns_with_prior, Prior};
+use crate::refine::pymatting::alpha::{solve_unknowns_with, SolveFailure, SolverSettings};
 use crate::refine::pymatting::laplacian::U8Image;
 use crate::refine::pymatting::trimap::{Class, Trimap};
 use crate::refine::pymatting::EPSILON;
@@ -31,21 +31,23 @@ pub const GUIDED_FILTER_EPS: f64 = 1e-3;
 
 /// How far the band reaches into the subject and out into the background, in pixels of the photo.
 ///
-/// `detail_erode` / `detail_dilate` are read as half-widths of 1 px per step at the network's
+/// `detail_erode` is read as 1 px per step and `detail_dilate` as 2 px per step at the network's
 /// 1024-pixel resolution, scaled with the photo: the network's uncertainty about the edge is a few
-/// of its own pixels, so it grows with the photo's size over 1024. The band is added to the region
-/// the network was unsure of ([`SURE_THRESHOLDS`]). Defaults (6, 6): 6 px each way up to 1024 px,
-/// 8 px on a 1448 px photo.
+/// of its own pixels, so it grows with the photo's size over 1024, and it misses thin structures
+/// outside the subject (hair and fur tips) more than it adds background inside. The band is added
+/// to the region the network was unsure of ([`SURE_THRESHOLDS`]). Defaults (6, 6): 6 px in and
+/// 12 px out up to 1024 px, 8 and 17 px on a 1448 px photo.
 pub fn band_widths(params: &Params, width: u32, height: u32) -> (u32, u32) {
     let scale = (width.max(height) as f64 / 1024.0).max(1.0);
-    let px = |steps: u32| (steps as f64 * scale).round() as u32;
-    (px(params.detail_erode), px(params.detail_dilate))
+    let px = |px_per_1024: f64| (px_per_1024 * scale).round() as u32;
+    (px(params.detail_erode as f64), px(2.0 * params.detail_dilate as f64))
 }
 
 /// Soft-mask values the band treats as sure background (below) and sure subject (at or above):
-/// everything the network was unsure of is re-decided (measured on the ground-truth benchmark:
-/// band SAD 79.6 with the 0.5 contour alone, 74.2 with these, BENCHMARKS.md).
-pub const SURE_THRESHOLDS: (f32, f32) = (0.04, 0.94);
+/// everything the network was unsure of is re-decided (measured on the ground-truth benchmark,
+/// BENCHMARKS.md: band SAD 79.6 with the 0.5 contour alone, 74.2 with 0.04–0.94, lower again with
+/// 0.98 and the wider outer reach of [`band_widths`]).
+pub const SURE_THRESHOLDS: (f32, f32) = (0.04, 0.98);
 
 /// The band's trimap for a soft mask.
 pub fn trimap_for(soft: &[f32], width: u32, height: u32, inner: u32, outer: u32) -> GrayImage {
@@ -122,10 +124,10 @@ fn guided_filter_radius(width: u32, height: u32) -> usize {
 }
 
 /// Closed-form matting (Levin et al., the same Laplacian, preconditioner and solver as the node's
-/// PyMatting) on the band's unknown pixels, with the soft mask as a weak prior:
-/// `(L_UU + λI) x = −L_UK α_K + λ p_U`. Where colour cannot tell subject from background (a veil
-/// over a similar wall) the Laplacian is nearly flat and the network's opinion decides; where it
-/// can (a strand against the sky) the Laplacian wins. Known pixels keep their trimap value.
+/// PyMatting) on the band's unknown pixels: `L_UU x = −L_UK α_K`. Known pixels keep their trimap
+/// value. The network's soft values inside the band are not used as a prior: any weight on them
+/// (λ = 1e-3, 1e-4, 1e-6 tried) pulled hair and fur edges back towards the network's blur and
+/// scored worse on the ground-truth benchmark than colour alone (BENCHMARKS.md).
 fn closed_form_in_band(image: &RgbImage, trimap: &GrayImage, soft: &GrayImage) -> Result<Vec<f32>> {
     let (w, h) = (image.width() as usize, image.height() as usize);
     let classes = trimap
@@ -142,12 +144,17 @@ fn closed_form_in_band(image: &RgbImage, trimap: &GrayImage, soft: &GrayImage) -
     let Ok(trimap) = Trimap::from_classes(w, h, classes) else {
         return Ok(soft.as_raw().iter().map(|&v| u8_to_unit(v)).collect());
     };
-    let prior: Vec<f64> = trimap.unknown.iter().map(|(_, px, py)| u8_to_unit(soft.as_raw()[py * w + px]) as f64).collect();
-    let (x, _) = solve_unknowns_with_prior(&U8Image::new(image), &trimap, EPSILON, Some(Prior { weight: PRIOR_WEIGHT, values: &prior }))
-        .map_err(|f| Error::Refine {
-            method: "PyMatting",
-            reason: format!("{}. Try GuidedFilter, or smaller detail_erode/detail_dilate", f.reason()),
-        })?;
+    let x = match solve_unknowns_with(&U8Image::new(image), &trimap, EPSILON, BAND_SOLVER) {
+        Ok((x, _)) => x,
+        // No unknown pixel touches the subject: L_UU x = 0 has the solution 0.
+        Err(SolveFailure::ZeroRhs) => vec![0.0; trimap.unknown.len()],
+        Err(f) => {
+            return Err(Error::Refine {
+                method: "PyMatting",
+                reason: format!("{}. Try GuidedFilter, or smaller detail_erode/detail_dilate", f.reason()),
+            })
+        }
+    };
     let mut alpha: Vec<f32> = trimap.classes.iter().map(|c| if *c == Class::Foreground { 1.0 } else { 0.0 }).collect();
     for ((_, px, py), v) in trimap.unknown.iter().zip(&x) {
         alpha[py * w + px] = v.clamp(0.0, 1.0) as f32;
@@ -155,9 +162,12 @@ fn closed_form_in_band(image: &RgbImage, trimap: &GrayImage, soft: &GrayImage) -
     Ok(alpha)
 }
 
-/// λ of the soft-mask prior: small next to the Laplacian's diagonal (up to 9 windows' weight), so
-/// colour decides wherever it can (measured on the ground-truth benchmark, BENCHMARKS.md).
-pub const PRIOR_WEIGHT: f64 = 1e-4;
+/// pymatting's preconditioner, but CG stops at a relative residual of 1e-5 instead of 1e-7: a
+/// third fewer iterations, and the u8 alpha moves by at most 3/255 (mean 0.01–0.1/255 measured on
+/// the ground-truth composites). A sparser preconditioner (drop threshold 1e-3 and up) needed a
+/// diagonal shift and 3–10x the iterations, and a block-Jacobi split over two cores 4–6x the
+/// iterations: both slower, not faster.
+const BAND_SOLVER: SolverSettings = SolverSettings { rtol: 1e-5, ..SolverSettings::PYMATTING };
 
 /// `round(255·a)`, clipped: the quality profile rounds where the node truncates.
 #[inline]
@@ -180,9 +190,9 @@ mod tests {
     #[test]
     fn band_scales_with_photo_size() {
         let p = Params::default();
-        assert_eq!(band_widths(&p, 800, 600), (6, 6));
-        assert_eq!(band_widths(&p, 1086, 1448), (8, 8));
-        assert_eq!(band_widths(&Params { detail_erode: 1, detail_dilate: 10, ..p }, 1024, 10), (1, 10));
+        assert_eq!(band_widths(&p, 800, 600), (6, 12));
+        assert_eq!(band_widths(&p, 1086, 1448), (8, 17));
+        assert_eq!(band_widths(&Params { detail_erode: 1, detail_dilate: 10, ..p }, 1024, 10), (1, 20));
     }
 
     #[test]

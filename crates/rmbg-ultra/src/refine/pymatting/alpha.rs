@@ -4,7 +4,7 @@
 //! replaced by `x`, clipped to [0, 1].
 
 use super::laplacian::{matting_system, Colours, F64Image};
-use super::preconditioner::{ichol, IcholError};
+use super::preconditioner::{ichol_with, IcholError, DISCARD_THRESHOLD, MAX_NNZ, SHIFTS};
 use super::refine_error;
 use super::solver::{cg, NotConverged, MAXITER, RTOL};
 use super::trimap::{trimap_split, Trimap};
@@ -77,47 +77,42 @@ impl SolveFailure {
     }
 }
 
-/// Solves for the unknown pixels of `trimap` (in raster order).
+/// How hard the solver works: the preconditioner's drop threshold and the residual CG stops at.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SolverSettings {
+    pub discard: f64,
+    pub rtol: f64,
+}
+
+impl SolverSettings {
+    /// pymatting's, which the node uses.
+    pub const PYMATTING: SolverSettings = SolverSettings { discard: DISCARD_THRESHOLD, rtol: RTOL };
+}
+
+/// Solves for the unknown pixels of `trimap` (in raster order), as pymatting does.
 pub fn solve_unknowns(img: &impl Colours, trimap: &Trimap, epsilon: f64) -> std::result::Result<(Vec<f64>, CfReport), SolveFailure> {
-    solve_unknowns_with_prior(img, trimap, epsilon, None)
+    solve_unknowns_with(img, trimap, epsilon, SolverSettings::PYMATTING)
 }
 
-/// A data term `λ‖x − p‖²` on the unknown pixels: `values` in the order of `trimap.unknown`.
-#[derive(Debug, Clone, Copy)]
-pub struct Prior<'a> {
-    pub weight: f64,
-    pub values: &'a [f64],
-}
-
-/// [`solve_unknowns`] with an optional prior: `(L_UU + λI) x = −L_UK α_K + λ p`. Without one it is
-/// pymatting's system exactly (what the node uses).
-pub fn solve_unknowns_with_prior(
+/// [`solve_unknowns`] with other solver settings.
+pub fn solve_unknowns_with(
     img: &impl Colours,
     trimap: &Trimap,
     epsilon: f64,
-    prior: Option<Prior<'_>>,
+    settings: SolverSettings,
 ) -> std::result::Result<(Vec<f64>, CfReport), SolveFailure> {
     let n = trimap.unknown.len();
     if n == 0 {
         return Err(SolveFailure::NoUnknown);
     }
     let t0 = std::time::Instant::now();
-    let mut sys = matting_system(img, trimap, epsilon);
-    if let Some(Prior { weight, values }) = prior {
-        assert_eq!(values.len(), n, "one prior value per unknown pixel");
-        for (i, &p) in values.iter().enumerate() {
-            let (start, end) = (sys.a.row_ptr[i], sys.a.row_ptr[i + 1]);
-            let diagonal = start + sys.a.cols[start..end].binary_search(&(i as u32)).expect("L_UU has its diagonal");
-            sys.a.vals[diagonal] += weight;
-            sys.b[i] += weight * p;
-        }
-    }
+    let sys = matting_system(img, trimap, epsilon);
     let mut report = CfReport { unknowns: n, matrix_nnz: sys.a.nnz(), ..Default::default() };
     if sys.b.iter().all(|&v| v == 0.0) {
         return Err(SolveFailure::ZeroRhs);
     }
     let t1 = std::time::Instant::now();
-    let factor = ichol(&sys.a).map_err(SolveFailure::Factorisation)?;
+    let factor = ichol_with(&sys.a, settings.discard, &SHIFTS, MAX_NNZ).map_err(SolveFailure::Factorisation)?;
     report.factor_nnz = factor.nnz();
     report.shift = factor.shift;
     report.solver_bytes = sys.a.heap_bytes() + sys.b.capacity() * 8 + factor.heap_bytes();
@@ -129,7 +124,7 @@ pub fn solve_unknowns_with_prior(
             z.copy_from_slice(r);
             factor.solve_in_place(z);
         },
-        RTOL,
+        settings.rtol,
         MAXITER,
     )
     .map_err(SolveFailure::NotConverged)?;
