@@ -199,6 +199,7 @@ VARIANTS = {
     "cf-lam0-hi98-out10": (v_cf, {"lam": 0.0, "hi": 0.98, "outer": 10}),
     "cf-lam0-hi98-out12": (v_cf, {"lam": 0.0, "hi": 0.98, "outer": 12}),
     "cf-lam0-out12": (v_cf, {"lam": 0.0, "outer": 12}),
+    "bound-chosen": (v_bound, {"outer": 12}),
     "cf-lam0-out15": (v_cf, {"lam": 0.0, "outer": 15}),
     "cf-lam0-in8-out10": (v_cf, {"lam": 0.0, "inner": 8, "outer": 10}),
     "cf-lam0-lo02-out10": (v_cf, {"lam": 0.0, "lo": 0.02, "outer": 10}),
