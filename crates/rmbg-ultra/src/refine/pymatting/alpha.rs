@@ -4,7 +4,7 @@
 //! replaced by `x`, clipped to [0, 1].
 
 use super::laplacian::{matting_system, Colours, F64Image};
-use super::preconditioner::{ichol_with, IcholError, DISCARD_THRESHOLD, MAX_NNZ, SHIFTS};
+use super::preconditioner::{ichol, IcholError};
 use super::refine_error;
 use super::solver::{cg, NotConverged, MAXITER, RTOL};
 use super::trimap::{trimap_split, Trimap};
@@ -77,29 +77,18 @@ impl SolveFailure {
     }
 }
 
-/// How hard the solver works: the preconditioner's drop threshold and the residual CG stops at.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct SolverSettings {
-    pub discard: f64,
-    pub rtol: f64,
-}
-
-impl SolverSettings {
-    /// pymatting's, which the node uses.
-    pub const PYMATTING: SolverSettings = SolverSettings { discard: DISCARD_THRESHOLD, rtol: RTOL };
-}
-
 /// Solves for the unknown pixels of `trimap` (in raster order), as pymatting does.
 pub fn solve_unknowns(img: &impl Colours, trimap: &Trimap, epsilon: f64) -> std::result::Result<(Vec<f64>, CfReport), SolveFailure> {
-    solve_unknowns_with(img, trimap, epsilon, SolverSettings::PYMATTING)
+    solve_unknowns_to(img, trimap, epsilon, RTOL)
 }
 
-/// [`solve_unknowns`] with other solver settings.
-pub fn solve_unknowns_with(
+/// [`solve_unknowns`] with conjugate gradients stopping at the relative residual `rtol` instead of
+/// pymatting's.
+pub fn solve_unknowns_to(
     img: &impl Colours,
     trimap: &Trimap,
     epsilon: f64,
-    settings: SolverSettings,
+    rtol: f64,
 ) -> std::result::Result<(Vec<f64>, CfReport), SolveFailure> {
     let n = trimap.unknown.len();
     if n == 0 {
@@ -112,7 +101,7 @@ pub fn solve_unknowns_with(
         return Err(SolveFailure::ZeroRhs);
     }
     let t1 = std::time::Instant::now();
-    let factor = ichol_with(&sys.a, settings.discard, &SHIFTS, MAX_NNZ).map_err(SolveFailure::Factorisation)?;
+    let factor = ichol(&sys.a).map_err(SolveFailure::Factorisation)?;
     report.factor_nnz = factor.nnz();
     report.shift = factor.shift;
     report.solver_bytes = sys.a.heap_bytes() + sys.b.capacity() * 8 + factor.heap_bytes();
@@ -124,7 +113,7 @@ pub fn solve_unknowns_with(
             z.copy_from_slice(r);
             factor.solve_in_place(z);
         },
-        settings.rtol,
+        rtol,
         MAXITER,
     )
     .map_err(SolveFailure::NotConverged)?;
