@@ -48,8 +48,11 @@ for _method, _mflags in (("GuidedFilter", ["--method", "GuidedFilter"]),
         VARIANTS.append((f"quality {_method} fg={_fg}", "ours",
                          ["--profile", "quality", *_mflags, "--foreground", _fg], None))
 # --fast: the same profile on the int8 model (issue 11: SAD within 3 % of fp32).
-for _method, _mflags in (("GuidedFilter", ["--method", "GuidedFilter"]), ("PyMatting", ["--method", "PyMatting"])):
-    VARIANTS.append((f"fast {_method} fg=ml", "ours", ["--fast", *_mflags, "--foreground", "ml"], "isnet-general-int8"))
+for _method, _mflags, _fgs in (("GuidedFilter", ["--method", "GuidedFilter"], ("ml",)),
+                               ("PyMatting", ["--method", "PyMatting"], ("ml",)),
+                               ("no-detail", ["--no-detail"], ("ml", "blur"))):
+    for _fg in _fgs:
+        VARIANTS.append((f"fast {_method} fg={_fg}", "ours", ["--fast", *_mflags, "--foreground", _fg], "isnet-general-int8"))
 VARIANTS += [
     ("quality VITMatte fg=ml", "ours", ["--profile", "quality", "--method", "VITMatte", "--foreground", "ml"],
      "vitmatte-small"),
