@@ -8,9 +8,9 @@ use std::cell::Cell;
 
 const JPEG: ImageFormat = ImageFormat::Jpeg;
 
-// libjpeg does not fail on a truncated file: it warns, fakes an end marker and paints the rest
-// grey. Pillow does fail ("image file is truncated"), and so do we: `EofWatch` tells.
-/// `hit_eof` is set when libjpeg reads past the end, also when it then fails by unwinding.
+/// `hit_eof` is set when libjpeg reads past the end, also when it then fails by unwinding. That
+/// is how a truncated file fails here: libjpeg only warns, fakes an end marker and paints the rest
+/// grey, where Pillow says "image file is truncated".
 pub(super) fn decode(bytes: &[u8], limits: &DecodeLimits, hit_eof: &Cell<bool>) -> Result<RgbImage, DecodeErrorKind> {
     use mozjpeg::ColorSpace;
     let reader = EofWatch::new(bytes, hit_eof);

@@ -16,8 +16,8 @@
 //!   unsupported files give [`Error::Decode`] naming the file and saying which
 //!   [`DecodeErrorKind`] it is; nothing panics.
 //!
-//! [`jpeg`] is the JPEG path, [`convert`] the other formats and their conversion to RGB,
-//! [`orientation`] the orientation found in the metadata.
+//! `jpeg.rs` is the JPEG path, `convert.rs` the other formats and their conversion to RGB,
+//! `orientation.rs` the orientation found in the metadata.
 //!
 //! `tests/parity_decode.rs` compares every case above with Pillow 13 on fresh files each run
 //! (lossy and lossless WebP, a GIF with a transparent index, LZW TIFF and BMP included): identical
