@@ -24,14 +24,18 @@ create_exception!(
     _native,
     DecodeError,
     RmbgUltraError,
-    "An image file that cannot be decoded (corrupt, truncated, unsupported, too large)."
+    "An image file that cannot be decoded; `kind` says why: empty, too_large, over_decoder_limits, \
+     unrecognised, unsupported, truncated or corrupt."
 );
 
 fn to_py(e: rmbg_ultra::Error) -> PyErr {
-    let err = match e {
-        rmbg_ultra::Error::InvalidParameter { .. } => PyValueError::new_err(e.to_string()),
-        rmbg_ultra::Error::Decode { .. } => DecodeError::new_err(e.to_string()),
-        _ => RmbgUltraError::new_err(e.to_string()),
+    use rmbg_ultra::Error as E;
+    let err = match &e {
+        E::InvalidParameter { .. } => PyValueError::new_err(e.to_string()),
+        E::Decode { .. } => DecodeError::new_err(e.to_string()),
+        E::Io { .. } | E::Model { .. } | E::Runtime { .. } | E::Refine { .. } | E::Encode { .. } | E::Other(_) => {
+            RmbgUltraError::new_err(e.to_string())
+        }
     };
     // The library's advice (`hint`) is the CLI's; the Python side words its own from `reason`:
     // what went wrong and every place searched (models.library_reason).
@@ -39,6 +43,9 @@ fn to_py(e: rmbg_ultra::Error) -> PyErr {
         let value = err.value(py);
         let _ = value.setattr("reason", e.without_hint());
         let _ = value.setattr("hint", e.hint());
+        if let E::Decode { kind, .. } = &e {
+            let _ = value.setattr("kind", kind.id());
+        }
     });
     err
 }

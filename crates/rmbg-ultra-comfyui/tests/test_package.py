@@ -176,14 +176,18 @@ def test_missing_model_names_the_command_that_fetches_it(tmp_path, monkeypatch):
 
 def test_decode_errors_name_the_file():
     data = read_photo("baby")
-    for bad, reason in [(data[:3000], "truncated"), (b"", "empty file"), (b"GIF89a-not-really", "cannot read image"),
-                        (b"hello world, no image", "not a recognised image format")]:
+    # (A GIF header of text claims 28205×29807 pixels.)
+    for bad, reason, kind in [(data[:3000], "truncated", "truncated"), (b"", "empty file", "empty"),
+                              (b"GIF89a-not-really", "cannot read image", "too_large"),
+                              (b"hello world, no image", "not a recognised image format", "unrecognised")]:
         with pytest.raises(rmbg_ultra.DecodeError, match=reason) as e:
             rmbg_ultra.decode(bad, name="shots/baby.jpg")
         assert "shots/baby.jpg" in str(e.value)
         assert isinstance(e.value, rmbg_ultra.RmbgUltraError)
-    with pytest.raises(rmbg_ultra.DecodeError, match=r"more than the limit of 1000"):
+        assert e.value.kind == kind, (bad[:20], e.value.kind)
+    with pytest.raises(rmbg_ultra.DecodeError, match=r"more than the limit of 1000") as e:
         rmbg_ultra.decode(data, max_pixels=1000)
+    assert e.value.kind == "too_large"
     # bytearray and memoryview work like bytes.
     assert np.array_equal(rmbg_ultra.decode(bytearray(data)), rmbg_ultra.decode(memoryview(data)))
 

@@ -3,6 +3,7 @@
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use rmbg_ultra::decode::DecodeErrorKind;
 use rmbg_ultra::Error as LibError;
 
 /// An error response. `kind` is stable (clients and metrics key on it); `detail` is for people.
@@ -53,25 +54,25 @@ impl ApiError {
         let detail = e.to_string();
         match e {
             LibError::InvalidParameter { .. } => Self::bad_parameter(detail),
-            LibError::Decode { reason, .. } => classify_decode(reason, detail),
+            LibError::Decode { kind, .. } => classify_decode(kind, detail),
             // PyMatting's per-image refusals (black_point > white_point, no foreground or background).
             LibError::Refine { .. } => Self::new(StatusCode::BAD_REQUEST, "cannot_refine", detail),
-            LibError::NotSupported(_) => Self::new(StatusCode::NOT_IMPLEMENTED, "not_supported", detail),
-            LibError::Model { .. } | LibError::Runtime { .. } | LibError::Io { .. } | LibError::Other(_) => Self::internal(detail),
+            LibError::Model { .. } | LibError::Runtime { .. } | LibError::Io { .. } | LibError::Encode { .. } | LibError::Other(_) => {
+                Self::internal(detail)
+            }
         }
     }
 }
 
 /// A decode failure is the client's: too many pixels → 413, not an image format we read → 415,
-/// anything else (empty, corrupt, truncated) → 400. Keyed on the wording of `rmbg_ultra::decode`,
-/// which `tests` below pins.
-fn classify_decode(reason: &str, detail: String) -> ApiError {
-    if reason.contains("more than the limit") || reason.contains("exceeds the decoder's limits") {
-        ApiError::too_large(detail)
-    } else if reason.contains("not a recognised image format") || reason.starts_with("unsupported ") {
-        ApiError::unsupported_media_type(detail)
-    } else {
-        ApiError::new(StatusCode::BAD_REQUEST, "bad_image", detail)
+/// anything else (empty, corrupt, truncated) → 400.
+fn classify_decode(kind: &DecodeErrorKind, detail: String) -> ApiError {
+    match kind {
+        DecodeErrorKind::TooLarge { .. } | DecodeErrorKind::OverDecoderLimits { .. } => ApiError::too_large(detail),
+        DecodeErrorKind::Unrecognised { .. } | DecodeErrorKind::Unsupported { .. } => ApiError::unsupported_media_type(detail),
+        DecodeErrorKind::Empty | DecodeErrorKind::Truncated { .. } | DecodeErrorKind::Corrupt { .. } => {
+            ApiError::new(StatusCode::BAD_REQUEST, "bad_image", detail)
+        }
     }
 }
 
@@ -112,15 +113,24 @@ mod tests {
     fn decode_errors_get_the_right_status() {
         assert_eq!(status_of(&png(20, 20), 100), StatusCode::PAYLOAD_TOO_LARGE);
         assert_eq!(status_of(b"%PDF-1.7 not an image at all", 1000), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+        assert_eq!(status_of(b"qoif\0\0\0\x01\0\0\0\x01\x03\0", 1000), StatusCode::UNSUPPORTED_MEDIA_TYPE);
         assert_eq!(status_of(&png(20, 20)[..40], 1000), StatusCode::BAD_REQUEST);
         assert_eq!(status_of(b"", 1000), StatusCode::BAD_REQUEST);
+    }
+
+    #[test]
+    fn a_decoder_over_its_memory_limits_is_too_large() {
+        // A 1×1 GIF whose frame claims 65535×65535 (the decode module's test explains it).
+        let gif = b"GIF89a\x01\x00\x01\x00\x00\x00\x00\x2c\0\0\0\0\xff\xff\xff\xff\x80\0\0\0\xff\xff\xff\x02\x02\x4c\x01\x00\x3b";
+        assert_eq!(status_of(gif, 1000), StatusCode::PAYLOAD_TOO_LARGE);
     }
 
     #[test]
     fn library_errors_map_to_statuses() {
         let p = rmbg_ultra::Params { detail_erode: 0, ..Default::default() };
         assert_eq!(ApiError::from_lib(&p.validate().unwrap_err()).status, StatusCode::BAD_REQUEST);
-        assert_eq!(ApiError::from_lib(&LibError::NotSupported("VITMatte".into())).status, StatusCode::NOT_IMPLEMENTED);
+        let encode = LibError::Encode { format: rmbg_ultra::encode::Format::Png, reason: "x".into() };
+        assert_eq!(ApiError::from_lib(&encode).status, StatusCode::INTERNAL_SERVER_ERROR);
         assert_eq!(ApiError::from_lib(&LibError::Other("x".into())).status, StatusCode::INTERNAL_SERVER_ERROR);
     }
 }

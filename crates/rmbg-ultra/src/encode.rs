@@ -50,7 +50,7 @@ pub fn encode(pixels: &[u8], width: u32, height: u32, color: ExtendedColorType, 
         Format::WebpLossless => image::codecs::webp::WebPEncoder::new_lossless(&mut out).write_image(pixels, width, height, color),
         Format::Tiff => image::codecs::tiff::TiffEncoder::new(std::io::Cursor::new(&mut out)).write_image(pixels, width, height, color),
     };
-    res.map_err(|e| Error::Other(format!("cannot encode {format:?}: {e}")))?;
+    res.map_err(|e| Error::Encode { format, reason: e.to_string() })?;
     Ok(out)
 }
 

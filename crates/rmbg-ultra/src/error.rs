@@ -1,3 +1,5 @@
+use crate::encode::Format;
+use image::ImageFormat;
 use std::path::PathBuf;
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -8,8 +10,13 @@ pub enum Error {
     #[error("invalid {name} = {value}: allowed {allowed}")]
     InvalidParameter { name: &'static str, value: String, allowed: String },
 
-    #[error("cannot read image {}: {reason}", path.display())]
-    Decode { path: PathBuf, reason: String },
+    /// `kind` is not a `source`: its words are part of this message, and a chained report
+    /// (`{:#}`) would say them twice.
+    #[error("cannot read image {}: {kind}", path.display())]
+    Decode { path: PathBuf, kind: DecodeErrorKind },
+
+    #[error("cannot encode {format:?}: {reason}")]
+    Encode { format: Format, reason: String },
 
     #[error("{}: {source}", path.display())]
     Io { path: PathBuf, #[source] source: std::io::Error },
@@ -23,11 +30,71 @@ pub enum Error {
     #[error("{method}: {reason}")]
     Refine { method: &'static str, reason: String },
 
-    #[error("detail method {0} is not supported yet")]
-    NotSupported(String),
-
     #[error("{0}")]
     Other(String),
+}
+
+/// Why an image file cannot be decoded, split the way image-rs splits its `ImageError`: front-ends
+/// pick their answer (an HTTP status, a Python exception's `kind`) from the variant, never from the
+/// words, which are for people.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DecodeErrorKind {
+    /// The file has no bytes at all.
+    #[error("empty file (0 bytes)")]
+    Empty,
+
+    /// The header claims more pixels than `DecodeLimits::max_pixels`; no pixel was decoded.
+    #[error(
+        "image is {width}×{height} = {} pixels, more than the limit of {limit} (a guard against decompression bombs; \
+         raise DecodeLimits::max_pixels to accept it)",
+        width * height
+    )]
+    TooLarge { width: u64, height: u64, limit: u64 },
+
+    /// Within the pixel limit, but the decoder would need more memory than such an image should.
+    #[error("{} image exceeds the decoder's limits: {detail}", format_name(*format))]
+    OverDecoderLimits { format: ImageFormat, detail: String },
+
+    /// Not a format we know by its first bytes.
+    #[error("not a recognised image format (first bytes {}); supported: JPEG, PNG, WebP, TIFF, BMP, GIF", hex_bytes(first_bytes))]
+    Unrecognised { first_bytes: Vec<u8> },
+
+    /// A format, or a feature of one (a colour space, a compression), that we do not decode.
+    #[error("unsupported {} image: {detail}", format_name(*format))]
+    Unsupported { format: ImageFormat, detail: String },
+
+    /// The data ends before the image does.
+    #[error("truncated {} file (the data ends before the image does)", format_name(*format))]
+    Truncated { format: ImageFormat },
+
+    /// The data is not what the format says it should be (or the decoder gave up on it).
+    #[error("corrupt {} file: {detail}", format_name(*format))]
+    Corrupt { format: ImageFormat, detail: String },
+}
+
+impl DecodeErrorKind {
+    /// A stable name for the kind (`too_large`, `truncated`, ...), for front-ends that hand it on
+    /// as a string (the Python `DecodeError.kind`).
+    pub fn id(&self) -> &'static str {
+        match self {
+            DecodeErrorKind::Empty => "empty",
+            DecodeErrorKind::TooLarge { .. } => "too_large",
+            DecodeErrorKind::OverDecoderLimits { .. } => "over_decoder_limits",
+            DecodeErrorKind::Unrecognised { .. } => "unrecognised",
+            DecodeErrorKind::Unsupported { .. } => "unsupported",
+            DecodeErrorKind::Truncated { .. } => "truncated",
+            DecodeErrorKind::Corrupt { .. } => "corrupt",
+        }
+    }
+}
+
+/// `JPEG`, `PNG`, `WEBP`, ...
+fn format_name(format: ImageFormat) -> String {
+    format!("{format:?}").to_uppercase()
+}
+
+fn hex_bytes(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(" ")
 }
 
 fn hint_suffix(hint: &str) -> String {

@@ -221,8 +221,8 @@ impl Remover {
 
     /// The detail stage on a coarse 0/255 mask; returns the final u8 alpha.
     pub fn refine(&self, image: &RgbImage, coarse: &GrayImage, params: &Params) -> Result<GrayImage> {
-        if !params.method.is_vitmatte() {
-            return refine_without_models(image, coarse, params);
+        if let Some(alpha) = refine_without_models(image, coarse, params) {
+            return alpha;
         }
         // docs/node-behaviour.md §7: trimap from the binary mask, ViTMatte, then the remap of its u8 alpha.
         let session = self.matting_session(params.method)?;
@@ -245,9 +245,10 @@ pub fn network_input_filter(profile: Profile) -> Filter {
 }
 
 /// The detail methods that need no network (GuidedFilter, PyMatting): the node's branch for each.
-pub fn refine_without_models(image: &RgbImage, coarse: &GrayImage, params: &Params) -> Result<GrayImage> {
+/// `None` for the ViTMatte methods, which need the remover's session ([`Remover::refine`]).
+pub fn refine_without_models(image: &RgbImage, coarse: &GrayImage, params: &Params) -> Option<Result<GrayImage>> {
     let (w, h) = image.dimensions();
-    match params.method {
+    Some(match params.method {
         DetailMethod::GuidedFilter => {
             let filter_radius = params.detail_range() / 6 + 1;
             let q = refine::guided_filter::guided_filter_alpha(image, coarse, filter_radius);
@@ -257,8 +258,8 @@ pub fn refine_without_models(image: &RgbImage, coarse: &GrayImage, params: &Para
         DetailMethod::PyMatting => {
             refine::pymatting::mask_edge_detail(image, coarse, params.detail_range(), params.black_point, params.white_point)
         }
-        m => Err(crate::Error::NotSupported(m.node_name().to_string())),
-    }
+        DetailMethod::VitMatte | DetailMethod::VitMatteLocal | DetailMethod::VitMatteBase => return None,
+    })
 }
 
 #[cfg(test)]

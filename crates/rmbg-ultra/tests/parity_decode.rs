@@ -39,9 +39,9 @@ fn decode_matches_pillow_exif_transpose_convert_rgb() {
                 img.width(),
                 img.height()
             )),
-            (Some(_), Err(Error::Decode { path, reason })) => {
+            (Some(_), Err(Error::Decode { path, kind })) => {
                 assert_eq!(path, file, "the error names the file");
-                eprintln!("{label}: refused by both; ours: {reason}");
+                eprintln!("{label}: refused by both; ours: {kind}");
             }
             (None, Err(e)) => failures.push(format!("{label}: Pillow decodes it, we fail: {e}")),
             (Some(_), Err(e)) => failures.push(format!("{label}: not a Decode error: {e}")),

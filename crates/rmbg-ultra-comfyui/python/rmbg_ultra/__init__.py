@@ -179,8 +179,9 @@ class Remover:
 def decode(data, *, max_pixels=100_000_000, name=None):
     """An image file's bytes (JPEG, PNG, WebP, TIFF, BMP, GIF) → uint8 RGB [H, W, 3], exactly as
     the CLI decodes the file (EXIF orientation applied; alpha dropped, grey replicated). Raises
-    DecodeError for a corrupt, truncated, unsupported or too large (> max_pixels) image; `name`
-    labels that error."""
+    DecodeError for a corrupt, truncated, unsupported or too large (> max_pixels) image, with
+    that reason in its `kind` ("corrupt", "truncated", "too_large", ...); `name` labels the
+    error."""
     if not isinstance(data, bytes):
         data = bytes(data)
     return _native.decode(data, max_pixels=int(max_pixels), name=None if name is None else str(name))

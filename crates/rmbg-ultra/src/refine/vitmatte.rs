@@ -231,7 +231,7 @@ pub fn locate_model_with(
     fetch: &mut dyn FnMut(&'static ModelSpec) -> Result<PathBuf>,
 ) -> Result<PathBuf> {
     let (Some(id), Some(folder)) = (model_id(method), comfyui_folder(method)) else {
-        return Err(Error::Other(format!("{method} is not a ViTMatte method")));
+        unreachable!("{method} is not a ViTMatte method: callers check DetailMethod::is_vitmatte");
     };
     let spec = crate::models::spec(id).expect("ViTMatte ids are in MODELS");
     let may_fetch = allow_fetch && method != DetailMethod::VitMatteLocal;
