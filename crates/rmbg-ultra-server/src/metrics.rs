@@ -108,7 +108,11 @@ impl Metrics {
         for (kind, n) in self.errors.lock().unwrap_or_else(|p| p.into_inner()).iter() {
             let _ = writeln!(w, "rmbg_ultra_errors_total{{kind=\"{kind}\"}} {n}");
         }
-        let _ = writeln!(w, "# HELP rmbg_ultra_stage_seconds Time per stage of the /v1/remove requests answered with an image (read body, wait in queue, decode, segment, refine, compose, encode, total).");
+        let _ = writeln!(
+            w,
+            "# HELP rmbg_ultra_stage_seconds Time per stage of the /v1/remove requests answered with an image ({}).",
+            STAGES.join(", ")
+        );
         let _ = writeln!(w, "# TYPE rmbg_ultra_stage_seconds histogram");
         for (stage, h) in STAGES.iter().zip(&self.stages) {
             let mut cum = 0;
