@@ -1,6 +1,7 @@
 //! `rmbg-ultra`: parses arguments and reports; the work lives in the `rmbg-ultra` library.
 
 mod remove;
+mod serve;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
@@ -38,7 +39,7 @@ enum Command {
     #[command(subcommand)]
     Models(ModelsCommand),
     /// Run the HTTP service: POST /v1/remove, GET /healthz, /v1/models, /metrics.
-    Serve(rmbg_ultra_server::ServeArgs),
+    Serve(serve::ServeArgs),
 }
 
 #[derive(Subcommand)]
@@ -76,7 +77,7 @@ fn main() -> ExitCode {
         Command::Remove(args) => remove::run(args, cli.quiet),
         Command::Setup { cuda, int8 } => setup(cuda, int8, cli.quiet).map(|_| ExitCode::SUCCESS),
         Command::Models(cmd) => models_command(cmd, cli.quiet).map(|_| ExitCode::SUCCESS),
-        Command::Serve(args) => rmbg_ultra_server::run(args).map(|_| ExitCode::SUCCESS),
+        Command::Serve(args) => serve::run(args).map(|_| ExitCode::SUCCESS),
     };
     match result {
         Ok(code) => code,

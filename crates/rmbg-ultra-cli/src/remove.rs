@@ -3,10 +3,10 @@
 use anyhow::{Context, Result};
 use clap::Args;
 use rmbg_ultra::decode::{decode_bytes, DecodeLimits};
-use rmbg_ultra::encode::{encode, write_atomic, Format};
-use rmbg_ultra::models::ModelStore;
+use rmbg_ultra::encode::{write_atomic, Format};
 use rmbg_ultra::foreground::ForegroundMethod;
-use rmbg_ultra::{compose, DetailMethod, Device, Params, Profile, Remover, RemoverOptions};
+use rmbg_ultra::job::{self, Backdrop, Outputs, Stage, Timings};
+use rmbg_ultra::{compose, DetailMethod, ModelArgs, Params, Profile, Remover, RemoverOptions};
 use serde_json::json;
 use std::collections::HashSet;
 use std::io::{Read, Write};
@@ -109,31 +109,11 @@ pub struct RemoveArgs {
     #[arg(long)]
     no_detail: bool,
 
-    /// Where the networks run: auto (CUDA when available), cpu, cuda.
-    #[arg(long, default_value = "auto", value_parser = parse_lib::<Device>)]
-    device: Device,
-
-    /// Fail instead of falling back to the CPU when --device cuda is not available.
-    #[arg(long)]
-    strict_device: bool,
-
     /// The detail method works on at most this many megapixels (of 2^20 pixels); larger images are
     /// scaled down for it and its alpha scaled back up (node: ViTMatte only, as the node; quality:
     /// every method). Range 1..=999.
     #[arg(long, default_value_t = 2.0, value_parser = parse_max_megapixels)]
     max_megapixels: f64,
-
-    /// Segmentation model: an id (see `rmbg-ultra models list`) or a path to an .onnx file.
-    #[arg(long, default_value = rmbg_ultra::models::DEFAULT_SEGMENTATION)]
-    seg_model: String,
-
-    /// Matting model for the ViTMatte methods: an id or a path to an .onnx file.
-    #[arg(long)]
-    matting_model: Option<String>,
-
-    /// A ComfyUI `models` folder to take ViTMatte from (also RMBG_ULTRA_COMFYUI_MODELS).
-    #[arg(long)]
-    comfyui_models: Option<PathBuf>,
 
     /// Also write the mask as <name>.mask.png (8-bit grey).
     #[arg(long)]
@@ -147,9 +127,8 @@ pub struct RemoveArgs {
     #[arg(long, default_value_t = 100_000_000)]
     max_pixels: u64,
 
-    /// Never download a model; fail with the command that provides it instead.
-    #[arg(long)]
-    offline: bool,
+    #[command(flatten)]
+    models: ModelArgs,
 }
 
 fn parse_format(s: &str) -> Result<Format, String> {
@@ -222,22 +201,20 @@ impl Job {
 
 /// What happened to one input, for the progress line, `--json` and the summary.
 struct Outcome {
-    seconds: serde_json::Map<String, serde_json::Value>,
+    timings: Timings,
     result: Result<()>,
+}
+
+/// One input on its way through the stages, with the time each one took so far.
+struct InHand<T> {
+    item: Result<T>,
+    timings: Timings,
 }
 
 /// An image with its segmentation map, between the network and the rest.
 struct Segmented {
     image: image::RgbImage,
     map: rmbg_ultra::segment::SegmentationMap,
-    seconds: f64,
-}
-
-/// What the cut-out is laid on.
-enum Backdrop {
-    Transparent { premultiplied: bool },
-    Color([u8; 3]),
-    Image(image::RgbImage),
 }
 
 /// Output naming, from the command line.
@@ -274,17 +251,11 @@ pub fn run(args: RemoveArgs, quiet: bool) -> Result<ExitCode> {
             rmbg_ultra::decode::decode_file(path, &DecodeLimits { max_pixels: args.max_pixels }).with_context(|| format!("--background-image {}", path.display()))?,
         ),
         (None, Some(color)) => Backdrop::Color(color),
-        (None, None) => Backdrop::Transparent { premultiplied: args.premultiplied },
+        (None, None) if args.premultiplied => Backdrop::Premultiplied,
+        (None, None) => Backdrop::Transparent,
     };
-    let mut options = RemoverOptions {
-        seg_model: args.seg_model.clone(),
-        matting_model: args.matting_model.clone(),
-        comfyui_models: args.comfyui_models.clone(),
-        device: args.device,
-        strict_device: args.strict_device,
-        allow_fetch: !args.offline,
-        store: ModelStore::open_default(),
-    };
+    let outputs = Outputs { format: naming.format, cutout: naming.cutout.then_some(backdrop), mask: naming.mask };
+    let mut options = args.models.remover_options();
     if args.fast {
         options = options.fast(params.profile)?;
         announce_local_model(&options, quiet || args.json);
@@ -327,8 +298,8 @@ pub fn run(args: RemoveArgs, quiet: bool) -> Result<ExitCode> {
     // Three stages overlap, one image each, in order: image N+1 is read and decoded while image N
     // is in the network and image N−1 is refined, encoded and written. Bounded channels keep at
     // most one image waiting between stages, so memory does not grow with the batch.
-    let (decoded_tx, decoded_rx) = mpsc::sync_channel::<(usize, Option<(Result<image::RgbImage>, f64)>)>(1);
-    let (segmented_tx, rx) = mpsc::sync_channel::<(usize, Option<(Result<Segmented>, f64)>)>(1);
+    let (decoded_tx, decoded_rx) = mpsc::sync_channel::<(usize, Option<InHand<image::RgbImage>>)>(1);
+    let (segmented_tx, rx) = mpsc::sync_channel::<(usize, Option<InHand<Segmented>>)>(1);
     let overwrite = args.overwrite;
     std::thread::scope(|scope| -> Result<()> {
         let jobs = &jobs;
@@ -341,11 +312,14 @@ pub fn run(args: RemoveArgs, quiet: bool) -> Result<ExitCode> {
                 let item = if !overwrite && job.outputs_exist() {
                     None
                 } else {
-                    let t = Instant::now();
-                    let decoded = read_input(&job.input).and_then(|bytes| {
-                        decode_bytes(&bytes, Path::new(&job.input.to_string()), &limits).map_err(anyhow::Error::from)
+                    // Reading the file counts as decoding: the CLI's decode seconds always included it.
+                    let mut timings = Timings::default();
+                    let item = timings.time(Stage::Decode, || {
+                        read_input(&job.input).and_then(|bytes| {
+                            decode_bytes(&bytes, Path::new(&job.input.to_string()), &limits).map_err(anyhow::Error::from)
+                        })
                     });
-                    Some((decoded, t.elapsed().as_secs_f64()))
+                    Some(InHand { item, timings })
                 };
                 if decoded_tx.send((i, item)).is_err() {
                     break;
@@ -355,13 +329,12 @@ pub fn run(args: RemoveArgs, quiet: bool) -> Result<ExitCode> {
         let remover = &remover;
         scope.spawn(move || {
             for (i, item) in decoded_rx {
-                let item = item.map(|(decoded, decode_s)| {
-                    let t = Instant::now();
-                    let segmented = decoded.and_then(|image| {
-                        let map = remover.predict(&image, params.profile)?;
-                        Ok(Segmented { image, map, seconds: t.elapsed().as_secs_f64() })
+                let item = item.map(|InHand { item, mut timings }| {
+                    let item = item.and_then(|image| {
+                        let map = job::segment(remover, &image, params.profile, &mut timings)?;
+                        Ok(Segmented { image, map })
                     });
-                    (segmented, decode_s)
+                    InHand { item, timings }
                 });
                 if segmented_tx.send((i, item)).is_err() {
                     break;
@@ -371,7 +344,7 @@ pub fn run(args: RemoveArgs, quiet: bool) -> Result<ExitCode> {
         for (i, item) in rx {
             let job = &jobs[i];
             bar.set_message(job.input.to_string());
-            let Some((segmented, decode_s)) = item else {
+            let Some(segmented) = item else {
                 skipped += 1;
                 if args.json {
                     println!("{}", json!({"input": job.input.to_string(), "status": "skipped", "reason": "outputs exist (--overwrite replaces them)"}));
@@ -379,7 +352,7 @@ pub fn run(args: RemoveArgs, quiet: bool) -> Result<ExitCode> {
                 bar.inc(1);
                 continue;
             };
-            let outcome = process(remover, &params, job, segmented, decode_s, &naming, &backdrop, overwrite);
+            let outcome = process(remover, &params, job, segmented, &outputs, overwrite);
             match &outcome.result {
                 Ok(()) => written += 1,
                 Err(e) => {
@@ -397,7 +370,7 @@ pub fn run(args: RemoveArgs, quiet: bool) -> Result<ExitCode> {
                         "input": job.input.to_string(),
                         "status": if error.is_none() { "ok" } else { "error" },
                         "outputs": if error.is_none() { job.outputs().map(|o| o.to_string()).collect::<Vec<_>>() } else { vec![] },
-                        "seconds": outcome.seconds,
+                        "seconds": outcome.timings.recorded().map(|(stage, d)| (stage.name().to_string(), d.as_secs_f64().into())).collect::<serde_json::Map<_, _>>(),
                         "error": error,
                     })
                 );
@@ -464,51 +437,25 @@ fn read_input(input: &Place) -> Result<Vec<u8>> {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-fn process(
-    remover: &Remover,
-    params: &Params,
-    job: &Job,
-    segmented: Result<Segmented>,
-    decode_s: f64,
-    naming: &Naming,
-    backdrop: &Backdrop,
-    overwrite: bool,
-) -> Outcome {
-    let mut seconds = serde_json::Map::new();
-    seconds.insert("decode".into(), decode_s.into());
+/// Everything after the network for one input, then its files.
+fn process(remover: &Remover, params: &Params, job: &Job, segmented: InHand<Segmented>, outputs: &Outputs, overwrite: bool) -> Outcome {
+    let InHand { item, mut timings } = segmented;
     let result = (|| -> Result<()> {
-        let Segmented { image, map, seconds: segment_s } = segmented?;
-        let cut = remover.remove_predicted(&image, &map, params)?;
-        drop(map);
-        seconds.insert("segment".into(), segment_s.into());
-        seconds.insert("refine".into(), cut.timings.refine.as_secs_f64().into());
-        seconds.insert("compose".into(), cut.timings.compose.as_secs_f64().into());
-        let t = Instant::now();
-        let (w, h) = image.dimensions();
-        if let Some(dest) = &job.cutout {
-            let rgb = |out: image::RgbImage| encode(out.as_raw(), w, h, image::ExtendedColorType::Rgb8, naming.format);
-            let bytes = match backdrop {
-                Backdrop::Color(color) => rgb(compose::over_color(&cut.rgba, *color))?,
-                Backdrop::Image(picture) => rgb(compose::over_image(&cut.rgba, picture))?,
-                Backdrop::Transparent { premultiplied } => {
-                    let mut rgba = cut.rgba;
-                    if *premultiplied {
-                        compose::premultiply(&mut rgba);
-                    }
-                    encode(rgba.as_raw(), w, h, image::ExtendedColorType::Rgba8, naming.format)?
+        let Segmented { image, map } = item?;
+        let cut = job::finish(remover, &image, &map, params, &mut timings)?;
+        drop((image, map));
+        let encoded = job::encode(cut, outputs, &mut timings)?;
+        // The CLI's encode seconds include writing the files.
+        timings.time(Stage::Encode, || {
+            for (dest, bytes) in [(&job.cutout, &encoded.cutout), (&job.mask, &encoded.mask)] {
+                if let (Some(dest), Some(bytes)) = (dest, bytes) {
+                    write_output(dest, bytes, overwrite)?;
                 }
-            };
-            write_output(dest, &bytes, overwrite)?;
-        }
-        if let Some(dest) = &job.mask {
-            let bytes = encode(cut.mask.as_raw(), w, h, image::ExtendedColorType::L8, naming.format)?;
-            write_output(dest, &bytes, overwrite)?;
-        }
-        seconds.insert("encode".into(), t.elapsed().as_secs_f64().into());
-        Ok(())
+            }
+            Ok(())
+        })
     })();
-    Outcome { seconds, result }
+    Outcome { timings, result }
 }
 
 fn write_output(dest: &Place, bytes: &[u8], overwrite: bool) -> Result<()> {

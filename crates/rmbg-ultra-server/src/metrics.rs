@@ -2,14 +2,17 @@
 //! set is fixed in advance or drawn from a small closed set (routes, status codes, error kinds), so
 //! the metrics themselves never grow with traffic.
 
+use rmbg_ultra::job::Stage;
 use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::{LazyLock, Mutex};
 use std::time::Duration;
 
-/// Stages timed for every `/v1/remove` request.
-pub const STAGES: &[&str] = &["read", "queue", "decode", "segment", "refine", "compose", "encode", "total"];
+/// Stages timed for every `/v1/remove` request: the service's own (reading the body, waiting for a
+/// worker, the whole request) around the library's [`Stage`]s, which the CLI reports too.
+pub static STAGES: LazyLock<Vec<&'static str>> =
+    LazyLock::new(|| ["read", "queue"].into_iter().chain(Stage::ALL.map(Stage::name)).chain(["total"]).collect());
 
 /// Upper bounds of the latency buckets, seconds.
 const BUCKETS: &[f64] = &[0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0];
@@ -105,7 +108,11 @@ impl Metrics {
         for (kind, n) in self.errors.lock().unwrap_or_else(|p| p.into_inner()).iter() {
             let _ = writeln!(w, "rmbg_ultra_errors_total{{kind=\"{kind}\"}} {n}");
         }
-        let _ = writeln!(w, "# HELP rmbg_ultra_stage_seconds Time per stage of the /v1/remove requests answered with an image (read body, wait in queue, decode, segment, refine, compose, encode, total).");
+        let _ = writeln!(
+            w,
+            "# HELP rmbg_ultra_stage_seconds Time per stage of the /v1/remove requests answered with an image ({}).",
+            STAGES.join(", ")
+        );
         let _ = writeln!(w, "# TYPE rmbg_ultra_stage_seconds histogram");
         for (stage, h) in STAGES.iter().zip(&self.stages) {
             let mut cum = 0;
@@ -163,5 +170,8 @@ mod tests {
         assert!(t.contains("rmbg_ultra_stage_seconds_bucket{stage=\"segment\",le=\"+Inf\"} 1"));
         assert!(t.contains("rmbg_ultra_queue_capacity 4"));
         assert_eq!(m.stage("segment").mean(), Some(Duration::from_millis(30)));
+        for stage in ["read", "queue", "decode", "encode", "total"] {
+            assert!(t.contains(&format!("rmbg_ultra_stage_seconds_count{{stage=\"{stage}\"}} ")), "{stage}: {t}");
+        }
     }
 }

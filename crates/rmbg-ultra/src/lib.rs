@@ -8,13 +8,17 @@
 //! module per detail method, and the quality profile's band) → [`remap`] (black/white points) →
 //! [`foreground`] (colour under the edge) → [`compose`] (RGBA cutout) → [`encode`].
 //! [`models`] and [`runtime`] are the one place for model files and ONNX Runtime;
-//! [`pipeline`] strings the stages together the way the node does.
+//! [`pipeline`] strings the stages together the way the node does; [`job`] is one image as the
+//! front-ends run it (decode → remove → encode, timed per stage).
 
 pub mod compose;
 pub mod decode;
 pub mod encode;
 pub mod error;
 pub mod foreground;
+pub mod job;
+#[cfg(feature = "clap")]
+pub mod model_args;
 pub mod models;
 pub mod params;
 pub mod pipeline;
@@ -29,3 +33,5 @@ pub mod trimap;
 pub use error::{Error, Result};
 pub use params::{DetailMethod, Device, Params, Profile};
 pub use pipeline::{Cutout, Remover, RemoverOptions};
+#[cfg(feature = "clap")]
+pub use model_args::ModelArgs;

@@ -1,37 +1,18 @@
 //! SIGTERM while requests are in flight: every one of them is answered 200, new connections are
 //! refused, the process exits 0.
 //!
-//! The server runs in a child process that gets a real signal. By default the child is this test
-//! binary re-run as `serve_child`, which calls `rmbg_ultra_server::run` exactly as `rmbg-ultra serve`
-//! does (always the code under test, even when only this crate was rebuilt). With
-//! `RMBG_ULTRA_BIN=target/release/rmbg-ultra` the child is that binary's `serve` subcommand.
+//! The server runs in a child process that gets a real signal: the `rmbg-ultra serve` binary (or
+//! the one `RMBG_ULTRA_BIN` names).
 
+#[path = "../../rmbg-ultra-server/tests/common/mod.rs"]
 mod common;
 
-use clap::Parser;
 use common::*;
 use std::io::{BufRead, BufReader};
 use std::net::{SocketAddr, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
-
-const CHILD_ENV: &str = "RMBG_ULTRA_SERVE_CHILD_ARGS";
-
-#[derive(Parser)]
-struct ServeCommand {
-    #[command(flatten)]
-    serve: rmbg_ultra_server::ServeArgs,
-}
-
-/// Not a test of its own: the body of the child process (does nothing unless the parent set the env).
-#[test]
-fn serve_child() {
-    let Ok(args) = std::env::var(CHILD_ENV) else { return };
-    let argv = std::iter::once("serve".to_string()).chain(args.split('\n').map(str::to_string));
-    let cmd = ServeCommand::parse_from(argv);
-    rmbg_ultra_server::run(cmd.serve).expect("serve runs and stops cleanly");
-}
 
 struct ServerProcess {
     child: Child,
@@ -41,18 +22,9 @@ struct ServerProcess {
 
 impl ServerProcess {
     fn start(args: &[&str]) -> ServerProcess {
-        let mut cmd = match std::env::var("RMBG_ULTRA_BIN") {
-            Ok(bin) => {
-                let mut c = Command::new(bin);
-                c.arg("serve").args(args);
-                c
-            }
-            Err(_) => {
-                let mut c = Command::new(std::env::current_exe().unwrap());
-                c.args(["--exact", "serve_child", "--nocapture", "--test-threads=1"]).env(CHILD_ENV, args.join("\n"));
-                c
-            }
-        };
+        let bin = std::env::var("RMBG_ULTRA_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_rmbg-ultra").to_string());
+        let mut cmd = Command::new(bin);
+        cmd.arg("serve").args(args);
         let mut child = cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
         let stderr = child.stderr.take().unwrap();
         let log = Arc::new(Mutex::new(String::new()));
