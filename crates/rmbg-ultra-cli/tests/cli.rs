@@ -1,8 +1,7 @@
 //! The `rmbg-ultra` binary on temporary folders: batches, bad input, streams, formats, interrupts.
 //! Needs the runtime and default model that `scripts/test.sh` installs (`rmbg-ultra setup`).
 
-#[path = "../../rmbg-ultra/tests/common/mod.rs"]
-mod common;
+use rmbg_ultra_test_support::{self as common, png_claiming};
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -23,26 +22,6 @@ fn stderr(o: &Output) -> String {
 fn write_rgb(path: &Path, w: u32, h: u32) {
     let img = image::RgbImage::from_fn(w, h, |x, y| image::Rgb([(x * 7 % 256) as u8, (y * 5 % 256) as u8, 128]));
     img.save(path).unwrap();
-}
-
-/// A PNG whose header claims `w`×`h` pixels, with a valid IHDR and no real data.
-fn png_claiming(w: u32, h: u32) -> Vec<u8> {
-    let mut out = b"\x89PNG\r\n\x1a\n".to_vec();
-    let mut chunk = |kind: &[u8], data: &[u8]| {
-        out.extend_from_slice(&(data.len() as u32).to_be_bytes());
-        let mut body = kind.to_vec();
-        body.extend_from_slice(data);
-        out.extend_from_slice(&body);
-        out.extend_from_slice(&crc32fast::hash(&body).to_be_bytes());
-    };
-    let mut ihdr = Vec::new();
-    ihdr.extend_from_slice(&w.to_be_bytes());
-    ihdr.extend_from_slice(&h.to_be_bytes());
-    ihdr.extend_from_slice(&[8, 2, 0, 0, 0]);
-    chunk(b"IHDR", &ihdr);
-    chunk(b"IDAT", &[0x78, 0x9c, 0x03, 0x00, 0x00, 0x00, 0x00, 0x01]);
-    chunk(b"IEND", &[]);
-    out
 }
 
 /// Every file under `dir` (recursively), relative.

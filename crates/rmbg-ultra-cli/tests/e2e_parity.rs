@@ -2,8 +2,7 @@
 //! (reference/node_reference.py) on the shared photos, with the same ONNX file.
 //! Target (docs/product.md §2.2): u8 masks identical on >= 99.9 % of pixels, the rest within 1.
 
-#[path = "../../rmbg-ultra/tests/common/mod.rs"]
-mod common;
+use rmbg_ultra_test_support as common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

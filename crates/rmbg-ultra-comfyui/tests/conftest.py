@@ -19,6 +19,7 @@ from PIL import Image, ImageOps
 ROOT = Path(__file__).resolve().parents[3]
 PHOTOS = ROOT / "testdata" / "photos"
 VITMATTE_FIXTURE = ROOT / "testdata" / "vitmatte" / "tiny-vitmatte.onnx"
+TINY_SEG_FIXTURE = ROOT / "testdata" / "tiny-seg" / "tiny-seg.onnx"
 # Small frames keep the refinement cheap; every frame still costs one 1024² segmentation.
 FRAME_SIZE = (224, 160)  # width, height
 
@@ -102,48 +103,14 @@ def _install_stubs():
 _install_stubs()
 
 
-# --- a tiny segmentation model, written without the onnx package ----------------------------------
+# --- the tiny segmentation model ----------------------------------------------------------------
 
-def _varint(n):
-    out = bytearray()
-    while True:
-        b = n & 0x7F
-        n >>= 7
-        out.append(b | (0x80 if n else 0))
-        if not n:
-            return bytes(out)
-
-
-def _field(num, value):
-    """One protobuf field: int → varint, bytes/str → length-delimited."""
-    if isinstance(value, int):
-        return _varint(num << 3) + _varint(value)
-    if isinstance(value, str):
-        value = value.encode()
-    return _varint(num << 3 | 2) + _varint(len(value)) + value
-
-
-def _tensor_type(shape):
-    dims = b"".join(_field(1, _field(1, d)) for d in shape)
-    return _field(1, _field(1, 1) + _field(2, dims))  # TypeProto.tensor_type: elem FLOAT, shape
-
-
-def tiny_segmentation_onnx(gain=40.0, bias=-10.0):
-    """An ONNX file meeting the segmentation contract: sigmoid(gain · mean(RGB/255 − 0.5) + bias).
-    After the node's binarisation at 1/255 it marks the pixels brighter than about 0.61 (every test
-    photo has both such pixels and darker ones). Milliseconds instead of seconds per frame."""
-    w = np.full((1, 3, 1, 1), gain / 3, np.float32)
-    b = np.full(1, bias, np.float32)
-
-    def init(name, a):
-        return _field(5, b"".join(_field(1, d) for d in a.shape) + _field(2, 1) + _field(8, name) + _field(9, a.tobytes()))
-
-    conv = _field(1, _field(1, "input") + _field(1, "W") + _field(1, "B") + _field(2, "logits") + _field(4, "Conv"))
-    sig = _field(1, _field(1, "logits") + _field(2, "output") + _field(4, "Sigmoid"))
-    graph = (conv + sig + _field(2, "tiny-seg") + init("W", w) + init("B", b)
-             + _field(11, _field(1, "input") + _field(2, _tensor_type([1, 3, 1024, 1024])))
-             + _field(12, _field(1, "output") + _field(2, _tensor_type([1, 1, 1024, 1024]))))
-    return _field(1, 8) + _field(2, "rmbg-ultra tests") + _field(7, graph) + _field(8, _field(1, "") + _field(2, 17))
+def tiny_segmentation_onnx():
+    """testdata/tiny-seg/tiny-seg.onnx (shared with the service tests; its README says how it was
+    made): sigmoid(40 · mean(RGB/255 − 0.5) − 10). After the node's binarisation at 1/255 it marks
+    the pixels brighter than about 0.61 (every test photo has both such pixels and darker ones).
+    Milliseconds instead of seconds per frame."""
+    return TINY_SEG_FIXTURE.read_bytes()
 
 
 @pytest.fixture(scope="session")

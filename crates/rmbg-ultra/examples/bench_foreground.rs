@@ -16,8 +16,7 @@
 //! seconds / ours), and `peak_rss_kb` of this process (VmHWM, before pymatting's process starts)
 //! next to pymatting's.
 
-#[path = "../tests/common/mod.rs"]
-mod common;
+use rmbg_ultra_test_support as common;
 
 use image::{imageops, GrayImage, Luma, Rgb, RgbImage};
 use rmbg_ultra::foreground::{blur_fusion, estimate_foreground, estimate_foreground_ml, BlurFusionOptions, ForegroundMethod, MlOptions};

@@ -16,8 +16,7 @@ use serde_json::{json, Value};
 use std::path::Path;
 use std::time::Instant;
 
-#[path = "../tests/common/mod.rs"]
-mod common;
+use rmbg_ultra_test_support as common;
 
 /// A field of /proc/self/status in bytes (VmRSS, VmHWM).
 fn proc_status_bytes(field: &str) -> u64 {

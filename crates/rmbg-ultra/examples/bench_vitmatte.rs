@@ -18,8 +18,7 @@ use rmbg_ultra::Device;
 use std::path::Path;
 use std::time::Instant;
 
-#[path = "../tests/common/mod.rs"]
-mod common;
+use rmbg_ultra_test_support as common;
 
 fn status_kb(key: &str) -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;

@@ -6,7 +6,7 @@
 //! with venv and pip, the package index for pip, the ONNX Runtime library (`rmbg-ultra setup`) and
 //! the `isnet-general` model (taken from the default cache, fetched there when missing).
 
-mod common;
+use rmbg_ultra_test_support as common;
 
 use rmbg_ultra::decode::{decode_file, DecodeLimits};
 use rmbg_ultra::models::quantize::{self, QuantizeOptions};

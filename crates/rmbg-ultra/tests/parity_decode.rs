@@ -3,7 +3,7 @@
 //! and on files Pillow writes fresh each run (EXIF orientations, grey / CMYK / progressive JPEGs,
 //! RGBA / 16-bit / palette PNGs, WebP, TIFF, BMP, GIF); files Pillow refuses must be refused.
 
-mod common;
+use rmbg_ultra_test_support as common;
 
 use common::{read_npy, run_reference};
 use rmbg_ultra::decode::{decode_file, DecodeLimits};

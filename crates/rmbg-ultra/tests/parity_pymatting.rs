@@ -2,7 +2,7 @@
 //! pymatting.estimate_alpha_cf and the node's `mask_edge_detail`, on fresh random inputs each run
 //! and on real images. The reference side is reference/pymatting_ref.py (one process per test).
 
-mod common;
+use rmbg_ultra_test_support as common;
 
 use common::*;
 use rand::rngs::StdRng;

@@ -1,7 +1,7 @@
 //! Parity of `resample` with the node's libraries: Pillow 13 BILINEAR and LANCZOS (identical bytes)
 //! and torch-style bilinear (max abs 1e-6), on fresh random inputs every run and on the test photos.
 
-mod common;
+use rmbg_ultra_test_support as common;
 
 use common::{read_npy, run_reference, write_npy};
 use image::{GrayImage, RgbImage};

@@ -4,7 +4,7 @@
 //!
 //! Needs the reference venv (`scripts/pyref-venv.sh`, or RMBG_ULTRA_PYREF=/path/to/python).
 
-mod common;
+use rmbg_ultra_test_support as common;
 
 use common::*;
 use image::{GrayImage, Luma};

@@ -8,7 +8,7 @@
 //! Needs ONNX Runtime (ORT_DYLIB_PATH or `rmbg-ultra setup`) and, for the second part, the
 //! reference venv (`scripts/pyref-venv.sh`). No torch at test time.
 
-mod common;
+use rmbg_ultra_test_support as common;
 
 use common::*;
 use image::{GrayImage, Luma, Rgb, RgbImage};

@@ -3,7 +3,7 @@
 //! colours are sane), determinism, every method and foreground option, and bad parameters.
 //! Needs the default segmentation model (`rmbg-ultra setup`, run by scripts/test.sh).
 
-mod common;
+use rmbg_ultra_test_support as common;
 
 use image::{GrayImage, RgbImage};
 use rmbg_ultra::foreground::{estimate_foreground, ForegroundMethod};

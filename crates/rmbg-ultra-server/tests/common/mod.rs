@@ -1,113 +1,17 @@
-//! Shared by the service tests: servers on 127.0.0.1:0, a small HTTP client, test images, and a
-//! tiny segmentation model so that hundreds of requests stay cheap while every one still runs
-//! through the real service (admission, queue, workers, decode, ONNX Runtime, encode).
+//! Shared by the service tests: servers on 127.0.0.1:0, a small HTTP client, test images, and the
+//! tiny segmentation fixture (testdata/tiny-seg) so that hundreds of requests stay cheap while every
+//! one still runs through the real service (admission, queue, workers, decode, ONNX Runtime, encode).
 #![allow(dead_code)]
 
 use rmbg_ultra::{DetailMethod, Device, Remover, RemoverOptions};
 use rmbg_ultra_server::{spawn, Config, Running};
+// tiny_model: meets the segmentation contract; broken_model: runs but answers [1,1,1,1024], so every
+// request is a 500 (both in testdata/tiny-seg).
+pub use rmbg_ultra_test_support::{broken_segmentation_model as broken_model, png_claiming, tiny_segmentation_model as tiny_model};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::path::{Path, PathBuf};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::Duration;
-
-// ---------------------------------------------------------------- a tiny ONNX model, by hand
-
-fn varint(mut v: u64, out: &mut Vec<u8>) {
-    loop {
-        let b = (v & 0x7f) as u8;
-        v >>= 7;
-        if v == 0 {
-            out.push(b);
-            return;
-        }
-        out.push(b | 0x80);
-    }
-}
-
-fn field_varint(field: u32, v: u64, out: &mut Vec<u8>) {
-    varint((field as u64) << 3, out);
-    varint(v, out);
-}
-
-fn field_bytes(field: u32, bytes: &[u8], out: &mut Vec<u8>) {
-    varint(((field as u64) << 3) | 2, out);
-    varint(bytes.len() as u64, out);
-    out.extend_from_slice(bytes);
-}
-
-/// ValueInfoProto: a float tensor of fixed shape.
-fn value_info(name: &str, dims: &[u64]) -> Vec<u8> {
-    let mut shape = Vec::new();
-    for &d in dims {
-        let mut dim = Vec::new();
-        field_varint(1, d, &mut dim); // dim_value
-        field_bytes(1, &dim, &mut shape); // dim
-    }
-    let mut tensor = Vec::new();
-    field_varint(1, 1, &mut tensor); // elem_type FLOAT
-    field_bytes(2, &shape, &mut tensor); // shape
-    let mut ty = Vec::new();
-    field_bytes(1, &tensor, &mut ty); // tensor_type
-    let mut vi = Vec::new();
-    field_bytes(1, name.as_bytes(), &mut vi);
-    field_bytes(2, &ty, &mut vi);
-    vi
-}
-
-/// An ONNX model (opset 13) that is a single `ReduceMean` over `axes` of the [1,3,1024,1024]
-/// input. With `axes = [1]` it meets the segmentation contract ([1,1,1024,1024] out: the grey
-/// level of the resized photo); other axes give a wrong output shape (an internal error).
-pub fn reduce_mean_model(axes: &[i64], out_dims: &[u64]) -> Vec<u8> {
-    let mut attr = Vec::new();
-    field_bytes(1, b"axes", &mut attr);
-    for &a in axes {
-        field_varint(8, a as u64, &mut attr); // ints
-    }
-    field_varint(20, 7, &mut attr); // type INTS
-    let mut node = Vec::new();
-    field_bytes(1, b"input", &mut node);
-    field_bytes(2, b"output", &mut node);
-    field_bytes(4, b"ReduceMean", &mut node);
-    field_bytes(5, &attr, &mut node);
-    let mut graph = Vec::new();
-    field_bytes(1, &node, &mut graph);
-    field_bytes(2, b"tiny", &mut graph);
-    field_bytes(11, &value_info("input", &[1, 3, 1024, 1024]), &mut graph);
-    field_bytes(12, &value_info("output", out_dims), &mut graph);
-    let mut opset = Vec::new();
-    field_bytes(1, b"", &mut opset);
-    field_varint(2, 13, &mut opset);
-    let mut model = Vec::new();
-    field_varint(1, 8, &mut model); // ir_version
-    field_bytes(2, b"rmbg-ultra-server-tests", &mut model);
-    field_bytes(7, &graph, &mut model);
-    field_bytes(8, &opset, &mut model);
-    model
-}
-
-fn model_dir() -> &'static Path {
-    static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
-    DIR.get_or_init(|| tempfile::tempdir().unwrap()).path()
-}
-
-/// The tiny model that meets the segmentation contract.
-pub fn tiny_model() -> PathBuf {
-    let p = model_dir().join("tiny-seg.onnx");
-    if !p.exists() {
-        std::fs::write(&p, reduce_mean_model(&[1], &[1, 1, 1024, 1024])).unwrap();
-    }
-    p
-}
-
-/// A model that runs but breaks the contract (output [1,1,1,1024]): every request is a 500.
-pub fn broken_model() -> PathBuf {
-    let p = model_dir().join("broken-seg.onnx");
-    if !p.exists() {
-        std::fs::write(&p, reduce_mean_model(&[1, 2], &[1, 1, 1, 1024])).unwrap();
-    }
-    p
-}
 
 pub fn remover(seg_model: &str) -> Arc<Remover> {
     Arc::new(
@@ -167,26 +71,6 @@ pub fn png_bytes(img: &image::RgbImage) -> Vec<u8> {
 
 pub fn png(w: u32, h: u32) -> Vec<u8> {
     png_bytes(&photo(w, h))
-}
-
-/// A valid PNG header that claims `w`×`h` pixels, with next to no data.
-pub fn png_claiming(w: u32, h: u32) -> Vec<u8> {
-    let mut out = b"\x89PNG\r\n\x1a\n".to_vec();
-    let mut chunk = |kind: &[u8], data: &[u8]| {
-        out.extend_from_slice(&(data.len() as u32).to_be_bytes());
-        let mut body = kind.to_vec();
-        body.extend_from_slice(data);
-        out.extend_from_slice(&body);
-        out.extend_from_slice(&crc32fast::hash(&body).to_be_bytes());
-    };
-    let mut ihdr = Vec::new();
-    ihdr.extend_from_slice(&w.to_be_bytes());
-    ihdr.extend_from_slice(&h.to_be_bytes());
-    ihdr.extend_from_slice(&[8, 2, 0, 0, 0]);
-    chunk(b"IHDR", &ihdr);
-    chunk(b"IDAT", &[0x78, 0x9c, 0x03, 0x00, 0x00, 0x00, 0x00, 0x01]);
-    chunk(b"IEND", &[]);
-    out
 }
 
 // ---------------------------------------------------------------- HTTP

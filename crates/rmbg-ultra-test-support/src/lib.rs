@@ -1,0 +1,19 @@
+//! What the rmbg-ultra test suites and benchmarks share: paths of the test data, the pinned Python
+//! reference, `.npy` exchange with it, fresh seeds, comparisons and the tiny ONNX fixtures.
+//! What only one suite needs (the service's HTTP client, say) stays in that suite's `tests/common`.
+
+mod compare;
+mod fixtures;
+mod images;
+mod npy;
+mod paths;
+mod reference;
+mod seed;
+
+pub use compare::{byte_agreement, max_abs_diff};
+pub use fixtures::{broken_segmentation_model, tiny_segmentation_model};
+pub use images::png_claiming;
+pub use npy::{read_npy, write_npy, NpyElement};
+pub use paths::{photos, repo_root, testdata};
+pub use reference::{python, run_reference, run_reference_code};
+pub use seed::fresh_seed;
