@@ -61,7 +61,7 @@ pub fn run_onnx<'py>(
     let shape = x.shape.clone();
     let (out_shape, out) = py
         .detach(move || -> rmbg_ultra::Result<_> {
-            let session = rmbg_ultra::session::OnnxSession::load(&path, &path.display().to_string(), Device::Cpu, false)?;
+            let session = rmbg_ultra::runtime::session::OnnxSession::load(&path, &path.display().to_string(), Device::Cpu, false)?;
             let name = session.input_names().into_iter().next().unwrap_or_else(|| "input".into());
             session.run_f32(&name, &shape, data)
         })

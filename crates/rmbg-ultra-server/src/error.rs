@@ -58,6 +58,7 @@ impl ApiError {
             LibError::Refine { .. } => Self::new(StatusCode::BAD_REQUEST, "cannot_refine", detail),
             LibError::NotSupported(_) => Self::new(StatusCode::NOT_IMPLEMENTED, "not_supported", detail),
             LibError::Model { .. } | LibError::Runtime { .. } | LibError::Io { .. } | LibError::Other(_) => Self::internal(detail),
+            LibError::ModelNotFound { .. } => Self::internal(detail),
         }
     }
 }
