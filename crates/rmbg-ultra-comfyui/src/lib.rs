@@ -69,6 +69,8 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(models::runtime_library, m)?)?;
     m.add_function(wrap_pyfunction!(models::install_runtime, m)?)?;
     m.add_function(wrap_pyfunction!(models::run_onnx, m)?)?;
+    m.add_function(wrap_pyfunction!(models::folder_contents, m)?)?;
+    m.add_function(wrap_pyfunction!(models::vitmatte_place, m)?)?;
     m.add_function(wrap_pyfunction!(node::truncate_u8, m)?)?;
     m.add_function(wrap_pyfunction!(remover::decode, m)?)?;
     m.add_function(wrap_pyfunction!(remover::encode, m)?)?;

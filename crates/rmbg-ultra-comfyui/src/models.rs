@@ -4,8 +4,9 @@ use crate::array::{self, Dtype};
 use crate::to_py;
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
+use rmbg_ultra::models::locate::{self, FolderContents, VITMATTE_WEIGHTS};
 use rmbg_ultra::models::{ModelStore, Task};
-use rmbg_ultra::Device;
+use rmbg_ultra::{DetailMethod, Device};
 use std::path::PathBuf;
 
 /// The rmbg-ultra cache folder (`RMBG_ULTRA_CACHE`, else the XDG cache).
@@ -31,6 +32,25 @@ pub fn resolve_model(py: Python<'_>, id_or_path: String, task: &str, allow_fetch
         t => return Err(PyValueError::new_err(format!("task {t}: use segmentation or matting"))),
     };
     py.detach(move || ModelStore::open_default().resolve(&id_or_path, task, allow_fetch)).map_err(to_py)
+}
+
+/// What a folder where a ComfyUI user keeps a model holds, as the library's locator sees it:
+/// (its ONNX file, the first of `weights` there, the folder as an entry of a "searched" list).
+/// The node decides from this whether to convert; it never searches a folder itself.
+#[pyfunction]
+pub fn folder_contents(folder: PathBuf, weights: Vec<String>) -> (Option<PathBuf>, Option<PathBuf>, String) {
+    let names: Vec<&str> = weights.iter().map(String::as_str).collect();
+    let found = FolderContents::of(&folder, &names);
+    let note = found.searched_note();
+    (found.onnx, found.weights, note)
+}
+
+/// The model id, the folder under ComfyUI's `models` and the transformers weight files of a
+/// ViTMatte detail method; None for the other methods.
+#[pyfunction]
+pub fn vitmatte_place(method: &str) -> PyResult<Option<(&'static str, &'static str, Vec<&'static str>)>> {
+    let method: DetailMethod = method.parse().map_err(to_py)?;
+    Ok(locate::vitmatte_model_id(method).zip(locate::comfyui_folder(method)).map(|(id, folder)| (id, folder, VITMATTE_WEIGHTS.to_vec())))
 }
 
 /// The ONNX Runtime library that will be loaded, or the error saying how to install one.
@@ -61,7 +81,7 @@ pub fn run_onnx<'py>(
     let shape = x.shape.clone();
     let (out_shape, out) = py
         .detach(move || -> rmbg_ultra::Result<_> {
-            let session = rmbg_ultra::session::OnnxSession::load(&path, &path.display().to_string(), Device::Cpu, false)?;
+            let session = rmbg_ultra::runtime::session::OnnxSession::load(&path, &path.display().to_string(), Device::Cpu, false)?;
             let name = session.input_names().into_iter().next().unwrap_or_else(|| "input".into());
             session.run_f32(&name, &shape, data)
         })

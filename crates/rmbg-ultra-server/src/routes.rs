@@ -346,7 +346,7 @@ impl FastRemover {
         }
         let options = self.options.as_ref().map_err(|e| ApiError::bad_parameter(e.clone()))?;
         let remover = Remover::new(options.clone()).map_err(|e| match e {
-            rmbg_ultra::Error::Model { .. } => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "model_unavailable", e.to_string()),
+            rmbg_ultra::Error::Model { .. } | rmbg_ultra::Error::ModelNotFound { .. } => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "model_unavailable", e.to_string()),
             e => ApiError::from_lib(&e),
         })?;
         let remover = Arc::new(remover);

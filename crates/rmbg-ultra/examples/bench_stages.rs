@@ -8,7 +8,7 @@ use rmbg_ultra::decode::{decode_file, DecodeLimits};
 use rmbg_ultra::encode::{encode, Format};
 use rmbg_ultra::resample::pillow_bilinear_rgb;
 use rmbg_ultra::segment::{binarize_to, normalize, normalized_to_size, INPUT_SIZE};
-use rmbg_ultra::session::OnnxSession;
+use rmbg_ultra::runtime::session::OnnxSession;
 use rmbg_ultra::{compose, refine, remap::HistogramRemap, Device};
 use std::collections::BTreeMap;
 use std::path::PathBuf;

@@ -32,6 +32,20 @@ pub enum Error {
 
     #[error("{0}")]
     Other(String),
+
+    /// A model file that is nowhere to be found: `searched` lists every place looked at, each with
+    /// why it did not count (empty: `id` is neither a known model id nor an existing file); `hint`
+    /// says what provides the file.
+    #[error("model {id}: {}{}", not_found_reason(searched), hint_suffix(hint))]
+    ModelNotFound { id: String, searched: Vec<String>, hint: String },
+}
+
+fn not_found_reason(searched: &[String]) -> String {
+    if searched.is_empty() {
+        "neither a known model id nor an existing file".to_string()
+    } else {
+        format!("no ONNX file found; searched: {}", searched.join("; "))
+    }
 }
 
 /// Why an image file cannot be decoded, split the way image-rs splits its `ImageError`: front-ends
@@ -120,7 +134,7 @@ impl Error {
     /// own advice instead.
     pub fn hint(&self) -> Option<&str> {
         match self {
-            Error::Model { hint, .. } | Error::Runtime { hint, .. } if !hint.is_empty() => Some(hint),
+            Error::Model { hint, .. } | Error::Runtime { hint, .. } | Error::ModelNotFound { hint, .. } if !hint.is_empty() => Some(hint),
             _ => None,
         }
     }
@@ -131,6 +145,7 @@ impl Error {
         match self {
             Error::Model { model, reason, .. } => format!("model {model}: {reason}"),
             Error::Runtime { reason, .. } => format!("ONNX Runtime: {reason}"),
+            Error::ModelNotFound { id, searched, .. } => format!("model {id}: {}", not_found_reason(searched)),
             other => other.to_string(),
         }
     }
@@ -145,6 +160,11 @@ mod tests {
         let cases = [
             Error::model("vitmatte-small", "no ONNX file found; searched: /a (missing)", "run `rmbg-ultra models fetch vitmatte-small`"),
             Error::runtime("the ONNX Runtime library was not found in /c", "run `rmbg-ultra setup`"),
+            Error::ModelNotFound {
+                id: "vitmatte-small".into(),
+                searched: vec!["/a (missing)".into(), "/b (missing)".into()],
+                hint: "run `rmbg-ultra models fetch vitmatte-small`".into(),
+            },
         ];
         for e in cases {
             let hint = e.hint().expect("has a hint");
@@ -155,5 +175,13 @@ mod tests {
         assert_eq!((e.hint(), e.without_hint()), (None, e.to_string()));
         let e = Error::Refine { method: "PyMatting", reason: "no foreground".into() };
         assert_eq!((e.hint(), e.without_hint()), (None, "PyMatting: no foreground".to_string()));
+    }
+
+    #[test]
+    fn a_model_not_found_lists_every_place_searched() {
+        let e = Error::ModelNotFound { id: "m".into(), searched: vec!["/a (missing)".into(), "/b (damaged)".into()], hint: "".into() };
+        assert_eq!(e.to_string(), "model m: no ONNX file found; searched: /a (missing); /b (damaged)");
+        let e = Error::ModelNotFound { id: "x.onnx".into(), searched: vec![], hint: "use one of a, b".into() };
+        assert_eq!(e.to_string(), "model x.onnx: neither a known model id nor an existing file (use one of a, b)");
     }
 }

@@ -7,7 +7,8 @@
 //! [`decode`] → [`resample`] → [`segment`] (coarse or soft mask) → [`trimap`] → [`refine`] (one
 //! module per detail method, and the quality profile's band) → [`remap`] (black/white points) →
 //! [`foreground`] (colour under the edge) → [`compose`] (RGBA cutout) → [`encode`].
-//! [`models`] and [`runtime`] are the one place for model files and ONNX Runtime;
+//! [`models`] and [`runtime`] are the one place for model files and ONNX Runtime; [`fs`] writes
+//! every file atomically and hashes what it copies;
 //! [`pipeline`] strings the stages together the way the node does; [`job`] is one image as the
 //! front-ends run it (decode → remove → encode, timed per stage).
 
@@ -16,6 +17,7 @@ pub mod decode;
 pub mod encode;
 pub mod error;
 pub mod foreground;
+pub mod fs;
 pub mod job;
 #[cfg(feature = "clap")]
 pub mod model_args;
@@ -27,7 +29,6 @@ pub mod remap;
 pub mod resample;
 pub mod runtime;
 pub mod segment;
-pub mod session;
 pub mod trimap;
 
 pub use error::{Error, Result};

@@ -8,10 +8,11 @@ use crate::models::ModelStore;
 use crate::params::{DetailMethod, Device, Params, Profile};
 use crate::refine;
 use crate::refine::band::{band_widths, refine_band, trimap_for, unit_to_u8_rounded};
-use crate::refine::vitmatte::{self, VitMatteSession};
+use crate::models::locate;
+use crate::refine::vitmatte::VitMatteSession;
 use crate::remap::{u8_to_unit, HistogramRemap};
 use crate::resample::Filter;
-use crate::segment::{self, IsNetSession, Segmenter};
+use crate::segment::{self, Segmenter};
 use crate::{Error, Result};
 use image::{GrayImage, RgbImage, RgbaImage};
 use std::collections::HashMap;
@@ -66,7 +67,7 @@ impl RemoverOptions {
             return Ok(self.clone()); // Already the int8 model.
         }
         let Some(int8) = crate::models::int8_of(&self.seg_model) else {
-            let bases: Vec<&str> = crate::models::LOCALLY_MADE.iter().map(|(_, b)| *b).collect();
+            let bases: Vec<&str> = crate::models::bases_of_locally_made().collect();
             return Err(Error::InvalidParameter {
                 name: "fast",
                 value: format!("true with segmentation model {}", self.seg_model),
@@ -107,9 +108,8 @@ pub struct Remover {
 
 impl Remover {
     pub fn new(options: RemoverOptions) -> Result<Self> {
-        let segmenter =
-            IsNetSession::open(&options.store, &options.seg_model, options.device, options.strict_device, options.allow_fetch)?;
-        Ok(Remover { segmenter: Box::new(segmenter), matting: Mutex::default(), options })
+        let segmenter = segment::open(&options.store, &options.seg_model, options.device, options.strict_device, options.allow_fetch)?;
+        Ok(Remover { segmenter, matting: Mutex::default(), options })
     }
 
     pub fn options(&self) -> &RemoverOptions {
@@ -133,12 +133,12 @@ impl Remover {
     /// The ViTMatte session a method uses, loading it (and fetching it, where allowed) once.
     fn matting_session(&self, method: DetailMethod) -> Result<Arc<VitMatteSession>> {
         let explicit = self.options.matting_model.as_deref();
-        let key = explicit.or(vitmatte::model_id(method)).unwrap_or("vitmatte-small").to_string();
+        let key = explicit.or(locate::vitmatte_model_id(method)).unwrap_or("vitmatte-small").to_string();
         let mut sessions = self.matting.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(session) = sessions.get(&key) {
             return Ok(session.clone());
         }
-        let path = vitmatte::locate_model(
+        let path = locate::locate_vitmatte(
             &self.options.store,
             method,
             explicit,

@@ -2,9 +2,10 @@
 //! serves the hub's `/{repo}/resolve/main/{file}` layout. No environment variable is set: the
 //! endpoint, token and offline flag are passed in an `HfConfig`.
 
-use rmbg_ultra::models::huggingface::{download, fetch_into, HfConfig};
-use rmbg_ultra::models::{sha256_bytes, ModelSpec, ModelStore, Source, Status, Task};
-use rmbg_ultra::refine::vitmatte::{locate_model, locate_model_with};
+use rmbg_ultra::fs::sha256_bytes;
+use rmbg_ultra::models::fetch::huggingface::{download, fetch_into, HfConfig};
+use rmbg_ultra::models::locate::{locate_vitmatte, locate_vitmatte_with};
+use rmbg_ultra::models::{Family, ModelSpec, ModelStore, Source, Status, Task};
 use rmbg_ultra::DetailMethod;
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Write};
@@ -72,10 +73,12 @@ const FILE: &str = "onnx/model.onnx";
 const UNPINNED: ModelSpec = ModelSpec {
     id: "test-hf-unpinned",
     task: Task::Matting,
+    family: Family::VitMatte,
     file_name: "model.onnx",
     size: None,
     sha256: None,
     source: Source::HuggingFace { repo: REPO, file: FILE },
+    made_from: None,
     license: "",
     is_default: false,
     description: "test",
@@ -193,16 +196,16 @@ fn vitmatte_fetches_the_small_model_when_allowed() {
     let store = ModelStore::new(dir.path());
     let cfg = config(&endpoint);
     let mut fetch = |spec: &'static ModelSpec| fetch_into(&store, spec, &cfg, &mut |_, _| {});
-    let path = locate_model_with(&store, DetailMethod::VitMatte, None, Some(comfy.path()), true, &mut fetch).unwrap();
+    let path = locate_vitmatte_with(&store, DetailMethod::VitMatte, None, Some(comfy.path()), true, &mut fetch).unwrap();
     assert_eq!(std::fs::read(&path).unwrap(), body);
     assert_eq!(seen.lock().unwrap().len(), 1);
     // Second time it comes from the store, without a request.
     let mut no_fetch = |_: &'static ModelSpec| -> rmbg_ultra::Result<std::path::PathBuf> { panic!("fetched again") };
-    let again = locate_model_with(&store, DetailMethod::VitMatte, None, Some(comfy.path()), true, &mut no_fetch).unwrap();
+    let again = locate_vitmatte_with(&store, DetailMethod::VitMatte, None, Some(comfy.path()), true, &mut no_fetch).unwrap();
     assert_eq!(again, path);
     // allow_fetch = false never downloads.
     let empty = tempfile::tempdir().unwrap();
-    let err = locate_model_with(&ModelStore::new(empty.path()), DetailMethod::VitMatteBase, None, Some(comfy.path()), false, &mut no_fetch)
+    let err = locate_vitmatte_with(&ModelStore::new(empty.path()), DetailMethod::VitMatteBase, None, Some(comfy.path()), false, &mut no_fetch)
         .unwrap_err()
         .to_string();
     assert!(err.contains("vitmatte-base") && err.contains("rmbg-ultra models fetch vitmatte-base"), "{err}");
@@ -218,7 +221,7 @@ fn vitmatte_local_finds_nothing_without_touching_the_network() {
         fetched += 1;
         Err(rmbg_ultra::Error::Other("network".into()))
     };
-    let err = locate_model_with(&store, DetailMethod::VitMatteLocal, None, Some(comfy.path()), true, &mut fetch).unwrap_err().to_string();
+    let err = locate_vitmatte_with(&store, DetailMethod::VitMatteLocal, None, Some(comfy.path()), true, &mut fetch).unwrap_err().to_string();
     assert_eq!(fetched, 0, "VITMatte(local) tried to download");
     let comfy_dir = comfy.path().join("vitmatte");
     let cached = store.path_of(rmbg_ultra::models::spec("vitmatte-small").unwrap());
@@ -235,7 +238,7 @@ fn vitmatte_local_finds_nothing_without_touching_the_network() {
     eprintln!("{err}");
 
     // The public entry point does the same (its fetch would go to the real hub: it must not run).
-    let err2 = locate_model(&store, DetailMethod::VitMatteLocal, None, Some(comfy.path()), true).unwrap_err().to_string();
+    let err2 = locate_vitmatte(&store, DetailMethod::VitMatteLocal, None, Some(comfy.path()), true).unwrap_err().to_string();
     assert_eq!(err, err2);
 }
 
@@ -250,25 +253,25 @@ fn comfyui_folders_are_searched_and_safetensors_get_the_export_command() {
     std::fs::create_dir_all(&base).unwrap();
     std::fs::write(base.join("config.json"), "{}").unwrap();
     std::fs::write(base.join("model.safetensors"), "weights").unwrap();
-    let err = locate_model_with(&store, DetailMethod::VitMatteBase, None, Some(comfy.path()), true, &mut no_fetch).unwrap_err().to_string();
+    let err = locate_vitmatte_with(&store, DetailMethod::VitMatteBase, None, Some(comfy.path()), true, &mut no_fetch).unwrap_err().to_string();
     let want = format!("scripts/export-vitmatte-onnx.py {} {}", base.display(), base.join("model.onnx").display());
     assert!(err.contains(&want), "error lacks {want:?}: {err}");
 
     std::fs::write(base.join("model.onnx"), "onnx").unwrap();
-    let found = locate_model_with(&store, DetailMethod::VitMatteBase, None, Some(comfy.path()), true, &mut no_fetch).unwrap();
+    let found = locate_vitmatte_with(&store, DetailMethod::VitMatteBase, None, Some(comfy.path()), true, &mut no_fetch).unwrap();
     assert_eq!(found, base.join("model.onnx"));
 
     let small = comfy.path().join("vitmatte").join("onnx");
     std::fs::create_dir_all(&small).unwrap();
     std::fs::write(small.join("model.onnx"), "onnx").unwrap();
-    let found = locate_model_with(&store, DetailMethod::VitMatteLocal, None, Some(comfy.path()), false, &mut no_fetch).unwrap();
+    let found = locate_vitmatte_with(&store, DetailMethod::VitMatteLocal, None, Some(comfy.path()), false, &mut no_fetch).unwrap();
     assert_eq!(found, small.join("model.onnx"));
 
     // An explicit path wins over everything.
     let explicit = comfy.path().join("mine.onnx");
     std::fs::write(&explicit, "onnx").unwrap();
     let found =
-        locate_model_with(&store, DetailMethod::VitMatte, Some(explicit.to_str().unwrap()), Some(comfy.path()), true, &mut no_fetch)
+        locate_vitmatte_with(&store, DetailMethod::VitMatte, Some(explicit.to_str().unwrap()), Some(comfy.path()), true, &mut no_fetch)
             .unwrap();
     assert_eq!(found, explicit);
 }

@@ -50,7 +50,7 @@ def _from_python(message: str) -> str:
 
 def _explained(error: RmbgUltraError) -> RmbgUltraError:
     message = _from_python(str(error))
-    if type(error) is RmbgUltraError and ("not installed (looked in" in message or "neither a known model id" in message):
+    if type(error) is RmbgUltraError and ("no ONNX file found; searched:" in message or "neither a known model id" in message):
         return ModelNotFound(message)
     return type(error)(message)
 

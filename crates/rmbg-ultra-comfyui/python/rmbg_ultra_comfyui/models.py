@@ -12,6 +12,10 @@ fetched the way the rmbg-ultra library does:
   any folder registered under the `folder_paths` key of that name; a transformers folder without
   ONNX is converted once. The library then looks there, in the cache, and (never for
   `VITMatte(local)`) on Hugging Face.
+
+What is ComfyUI's stays here: its folders (`folder_paths`) and the conversion of .pth/.safetensors
+weights (convert.py). What a folder holds, the ViTMatte folder names and the search after ComfyUI's
+folders are the library's (`_native.folder_contents`, `_native.vitmatte_place`, models/locate.rs).
 """
 
 from __future__ import annotations
@@ -32,14 +36,15 @@ log = logging.getLogger("rmbg_ultra")
 SEG_MODELS = ["RMBG-1.4", "isnet-general"]
 SEG_MODEL_IDS = {"RMBG-1.4": "rmbg-1.4", "isnet-general": "isnet-general"}
 RMBG_FOLDER = "RMBG-1.4"
-VITMATTE_FOLDERS = {
-    "VITMatte": "vitmatte",
-    "VITMatte(local)": "vitmatte",
-    "vitmatte-base-composition-1k": "vitmatte-base-composition-1k",
-}
+# The original node's RMBG-1.4 weights, which the node converts to ONNX once.
+RMBG_WEIGHTS = ["model.pth", "model.safetensors"]
+# method -> (model id, folder under ComfyUI's models, transformers weight files), from the library.
+_VITMATTE = {m: tuple(p) for m in _native.METHODS if (p := _native.vitmatte_place(m)) is not None}
+VITMATTE_FOLDERS = {method: folder for method, (_, folder, _) in _VITMATTE.items()}
+VITMATTE_IDS = {folder: model_id for model_id, folder, _ in _VITMATTE.values()}
+# Where a ComfyUI user downloads the transformers weights the node converts.
 VITMATTE_REPOS = {"vitmatte": "hustvl/vitmatte-small-composition-1k",
                   "vitmatte-base-composition-1k": "hustvl/vitmatte-base-composition-1k"}
-VITMATTE_IDS = {"vitmatte": "vitmatte-small", "vitmatte-base-composition-1k": "vitmatte-base"}
 LOCAL_METHOD = "VITMatte(local)"
 # ort (api-22) needs ONNX Runtime 1.22 or newer.
 MIN_ORT = (1, 22)
@@ -126,16 +131,11 @@ def vitmatte_folders(method):
     return _dedupe(dirs)
 
 
-def _onnx_in(folder: Path):
-    """`model.onnx`, `onnx/model.onnx`, else the only `.onnx` file in the folder."""
-    for c in (folder / "model.onnx", folder / "onnx" / "model.onnx"):
-        if c.is_file():
-            return c
-    try:
-        found = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() == ".onnx")
-    except OSError:
-        return None
-    return found[0] if len(found) == 1 else None
+def _contents(folder: Path, weights):
+    """(ONNX file, first of `weights`, the folder as a "searched" entry) of a folder, as the library's
+    locator sees it; the files are None where absent."""
+    onnx, found, note = _native.folder_contents(str(folder), list(weights))
+    return (Path(onnx) if onnx else None), (Path(found) if found else None), note
 
 
 def _writable_target(folder: Path, cache_name: str) -> Path:
@@ -158,8 +158,7 @@ def find_rmbg(allow_convert=True):
     """(path of an RMBG-1.4 ONNX file or None, folders searched)."""
     searched = []
     for d in rmbg_folders():
-        onnx = _onnx_in(d)
-        weights = next((d / n for n in ("model.pth", "model.safetensors") if (d / n).is_file()), None)
+        onnx, weights, note = _contents(d, RMBG_WEIGHTS)
         if onnx is not None and weights is not None and convert.made_by_us(onnx) and not convert.is_current(onnx, weights):
             onnx = None  # our conversion of older weights
         if onnx is not None:
@@ -167,7 +166,7 @@ def find_rmbg(allow_convert=True):
         if weights is not None and allow_convert:
             key = re.sub(r"[^A-Za-z0-9]+", "-", str(d.resolve())).strip("-")[-80:]
             return _converted("rmbg", weights, d, f"rmbg-1.4-{key}"), searched
-        searched.append(str(d))
+        searched.append(note)
     return None, searched
 
 
@@ -176,12 +175,11 @@ def prepare_vitmatte(method):
     conversion. Returns an explicit model path for the library when the file is not where it looks
     (`<models>/<folder>/`), else None (the library finds it, or reports every place it searched)."""
     models = comfyui_models_dir()
-    name = VITMATTE_FOLDERS[method]
+    _, name, weight_names = _VITMATTE[method]
     for d in vitmatte_folders(method):
         if not d.is_dir():
             continue
-        weights = convert.weights_file(d)
-        onnx = _onnx_in(d)
+        onnx, weights, _ = _contents(d, weight_names)
         if onnx is not None and weights is not None and convert.made_by_us(onnx) and not convert.is_current(onnx, weights):
             onnx = None
         if onnx is None and weights is not None and (d / "config.json").is_file():
@@ -189,7 +187,7 @@ def prepare_vitmatte(method):
             onnx = _converted("vitmatte", d, d, f"{name}-{key}")
         if onnx is None:
             continue
-        in_place = models is not None and os.path.abspath(d) == os.path.abspath(models / name) and onnx == _onnx_in(d)
+        in_place = models is not None and os.path.abspath(d) == os.path.abspath(models / name) and onnx == _contents(d, weight_names)[0]
         return None if in_place else str(onnx)
     return None
 

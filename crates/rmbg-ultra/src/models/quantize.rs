@@ -55,7 +55,7 @@ fn hint(model: &str, what: &str) -> String {
     format!("{what}; then run `rmbg-ultra models fetch {model}` again (or pass a model file path)")
 }
 
-/// Makes `spec` (a model of [`super::LOCALLY_MADE`]) from its base model and installs it into the store.
+/// Makes `spec` (a model with `made_from`) from its base model and installs it into the store.
 /// `progress(done, total)` counts calibration images. Returns the installed file.
 pub fn make(
     store: &ModelStore,
@@ -98,7 +98,7 @@ pub fn make(
 /// The venv's Python; creates the venv (`python -m venv`, `pip install -r` of [`REQUIREMENTS`])
 /// when it is missing or holds other requirements. Built as `<venv>.partial-*` and renamed.
 pub fn ensure_venv(model: &str, python: &Path, venv: &Path) -> Result<PathBuf> {
-    let want = super::sha256_bytes(REQUIREMENTS.as_bytes());
+    let want = crate::fs::sha256_bytes(REQUIREMENTS.as_bytes());
     let stamp = venv.join(".requirements.sha256");
     let venv_python = venv.join("bin").join("python");
     if venv_python.exists() && std::fs::read_to_string(&stamp).is_ok_and(|s| s.trim() == want) {
@@ -202,7 +202,7 @@ fn write_if_changed(path: &Path, bytes: &[u8]) -> Result<PathBuf> {
     if std::fs::read(path).is_ok_and(|b| b == bytes) {
         return Ok(path.to_path_buf());
     }
-    crate::encode::write_atomic(path, bytes, true)?;
+    crate::fs::write_atomic(path, bytes, true)?;
     Ok(path.to_path_buf())
 }
 
@@ -283,7 +283,7 @@ mod tests {
         let venv = dir.path().join("v");
         std::fs::create_dir_all(venv.join("bin")).unwrap();
         std::fs::write(venv.join("bin/python"), b"").unwrap();
-        std::fs::write(venv.join(".requirements.sha256"), super::super::sha256_bytes(REQUIREMENTS.as_bytes())).unwrap();
+        std::fs::write(venv.join(".requirements.sha256"), crate::fs::sha256_bytes(REQUIREMENTS.as_bytes())).unwrap();
         let got = ensure_venv("m", Path::new("false"), &venv).unwrap();
         assert_eq!(got, venv.join("bin/python"));
         // a stale stamp means rebuilding, which fails here with `false` and keeps the old venv

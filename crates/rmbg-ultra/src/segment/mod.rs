@@ -2,24 +2,47 @@
 //! map to the photo: the node's (docs/node-behaviour.md §4.4: min-max stretch, binarised at 1/255) and the
 //! `quality` profile's soft mask (the network's own probabilities with a robust background floor).
 
-use crate::models::{ModelStore, Task};
-use crate::resample::{pillow_resize_rgb, torch_bilinear, Filter};
-use crate::session::OnnxSession;
+pub mod isnet;
+
+pub use isnet::{normalize, IsNetSession, INPUT_SIZE};
+
+use crate::models::{Family, ModelStore, Task};
+use crate::resample::{torch_bilinear, Filter};
 use crate::{Device, Result};
 use image::{GrayImage, RgbImage};
 use std::path::Path;
 
-/// The network's square input side.
-pub const INPUT_SIZE: u32 = 1024;
-
 /// A model family that turns a photo into a foreground probability map at the network's
-/// resolution. Adding a family means one new implementation of this trait.
+/// resolution, with its own input contract (size, normalisation, output).
 pub trait Segmenter: Send + Sync {
     /// The `side × side` map (row-major, 0..1) for `image`, brought to the network's input size
     /// with Pillow's `filter`.
     fn predict(&self, image: &RgbImage, filter: Filter) -> Result<SegmentationMap>;
     /// The device it runs on.
     fn device(&self) -> Device;
+}
+
+/// How the models of one segmentation family are loaded. A new family is a module with one of
+/// these and a [`Segmenter`], named by its models' entries in the registry (models/registry.rs).
+#[derive(Debug)]
+pub struct SegmenterFamily {
+    pub name: &'static str,
+    /// Loads a file of the family on a device (`strict`: no CPU fallback); `model` names it in messages.
+    pub load: fn(path: &Path, model: &str, device: Device, strict: bool) -> Result<Box<dyn Segmenter>>,
+}
+
+/// The family of an `.onnx` file given by its path: it must meet the IS-Net contract.
+pub const PATH_FAMILY: &SegmenterFamily = &isnet::FAMILY;
+
+/// Resolves a model id or path through the store, then loads it as its registry entry's family
+/// says (a path: [`PATH_FAMILY`]).
+pub fn open(store: &ModelStore, id_or_path: &str, device: Device, strict: bool, allow_fetch: bool) -> Result<Box<dyn Segmenter>> {
+    let path = store.resolve(id_or_path, Task::Segmentation, allow_fetch)?;
+    let family = match crate::models::spec(id_or_path).map(|m| m.family) {
+        Some(Family::Segmentation(family)) => family,
+        _ => PATH_FAMILY,
+    };
+    (family.load)(&path, id_or_path, device, strict)
 }
 
 /// The node's coarse 0/255 mask of a `width × height` photo from its map.
@@ -32,63 +55,6 @@ pub fn coarse_mask(map: &SegmentationMap, width: u32, height: u32) -> GrayImage 
 pub struct SegmentationMap {
     pub side: usize,
     pub data: Vec<f32>,
-}
-
-/// Any ONNX file with the segmentation contract: f32 [1,3,1024,1024] = RGB/255 − 0.5 in, first
-/// output f32 [1,1,1024,1024] in 0..1 (IS-Net general, RMBG-1.4).
-pub struct IsNetSession {
-    session: OnnxSession,
-}
-
-impl IsNetSession {
-    pub fn load(path: &Path, name: &str, device: Device, strict: bool) -> Result<Self> {
-        Ok(IsNetSession { session: OnnxSession::load(path, name, device, strict)? })
-    }
-
-    /// Resolves an id or path through the store, then loads it.
-    pub fn open(store: &ModelStore, id_or_path: &str, device: Device, strict: bool, allow_fetch: bool) -> Result<Self> {
-        let path = store.resolve(id_or_path, Task::Segmentation, allow_fetch)?;
-        Self::load(&path, id_or_path, device, strict)
-    }
-
-    /// The raw 1024×1024 prediction for a photo resized with `filter` (the node: BILINEAR).
-    pub fn predict(&self, image: &RgbImage, filter: Filter) -> Result<Vec<f32>> {
-        let resized = pillow_resize_rgb(image, INPUT_SIZE, INPUT_SIZE, filter);
-        let input = normalize(&resized);
-        let n = INPUT_SIZE as usize;
-        let name = self.session.input_names().into_iter().next().unwrap_or_else(|| "input".into());
-        let (shape, pred) = self.session.run_f32(&name, &[1, 3, n, n], input)?;
-        if pred.len() != n * n {
-            return Err(crate::Error::model(
-                self.session.model(),
-                format!("first output has shape {shape:?}, the segmentation contract needs [1,1,{n},{n}]"),
-                "pass an IS-Net/RMBG-1.4 style .onnx",
-            ));
-        }
-        Ok(pred)
-    }
-}
-
-impl Segmenter for IsNetSession {
-    fn predict(&self, image: &RgbImage, filter: Filter) -> Result<SegmentationMap> {
-        Ok(SegmentationMap { side: INPUT_SIZE as usize, data: IsNetSession::predict(self, image, filter)? })
-    }
-
-    fn device(&self) -> Device {
-        self.session.device()
-    }
-}
-
-/// `x/255 − 0.5` per channel, laid out CHW (the node normalises with mean 0.5 and std 1.0).
-pub fn normalize(resized: &RgbImage) -> Vec<f32> {
-    let plane = (resized.width() * resized.height()) as usize;
-    let mut out = vec![0f32; 3 * plane];
-    for (i, px) in resized.as_raw().chunks_exact(3).enumerate() {
-        for c in 0..3 {
-            out[c * plane + i] = px[c] as f32 / 255.0 - 0.5;
-        }
-    }
-    out
 }
 
 /// Upsamples the prediction to the photo's size (torch bilinear, no antialias) and min-max
@@ -152,13 +118,6 @@ pub fn binarize_to(r: &[f32], width: u32, height: u32) -> GrayImage {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn normalisation_is_centred_planar() {
-        let img = RgbImage::from_raw(2, 1, vec![0, 255, 51, 255, 0, 102]).unwrap();
-        let v = normalize(&img);
-        assert_eq!(v, vec![-0.5, 0.5, 0.5, -0.5, 51.0 / 255.0 - 0.5, 102.0 / 255.0 - 0.5]);
-    }
 
     #[test]
     fn soft_mask_keeps_probabilities_and_the_floor_clears_faint_background() {

@@ -6,16 +6,16 @@
 //! redirects), `HF_HUB_OFFLINE` (refuse to download). Everything else takes an explicit
 //! [`HfConfig`], so tests need no process-wide environment.
 //!
-//! The body is streamed into a temporary file beside the target while its sha256 is computed;
-//! the file is renamed into place only after size and checksum are right, so an interrupted or
-//! wrong download never leaves a file that looks installed.
+//! The body goes through [`super::install_checked`]: hashed while it is written, renamed into place
+//! only after size and checksum are right, so an interrupted or wrong download never leaves a file
+//! that looks installed.
 
-use super::{ManifestEntry, ModelSpec, ModelStore, Source};
+use super::{install_checked, Pins};
+use crate::fs::Hashed;
+use crate::models::{ModelSpec, ModelStore, Source};
 use crate::{Error, Result};
-use sha2::{Digest, Sha256};
-use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, UNIX_EPOCH};
+use std::time::Duration;
 
 /// The public hub, used when `HF_ENDPOINT` is not set.
 pub const DEFAULT_ENDPOINT: &str = concat!("https://", "huggingface", ".co");
@@ -59,14 +59,6 @@ fn is_true(v: &str) -> bool {
     matches!(v.to_ascii_uppercase().as_str(), "1" | "ON" | "YES" | "TRUE")
 }
 
-/// What a finished download was.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Downloaded {
-    pub path: PathBuf,
-    pub size: u64,
-    pub sha256: String,
-}
-
 /// Downloads `repo`/`file` to `dest` (atomically), checking `size` and `sha256` when given.
 /// `progress(done, total)` is called as bytes arrive; `total` is 0 when the server does not say.
 /// `model` names the model in errors.
@@ -80,7 +72,7 @@ pub fn download(
     size: Option<u64>,
     sha256: Option<&str>,
     progress: &mut dyn FnMut(u64, u64),
-) -> Result<Downloaded> {
+) -> Result<Hashed> {
     let url = cfg.url(repo, file);
     if cfg.offline {
         return Err(Error::model(
@@ -134,50 +126,9 @@ pub fn download(
         .or(size)
         .unwrap_or(0);
     let mut body = response.into_body().into_reader();
-
-    let dir = match dest.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-    let mut tmp =
-        tempfile::Builder::new().prefix(".rmbg-ultra-download-").suffix(".part").tempfile_in(dir).map_err(|e| Error::io(dir, e))?;
-    let mut hasher = Sha256::new();
-    let mut done = 0u64;
-    let mut buf = vec![0u8; 1 << 20];
     progress(0, total);
-    loop {
-        let n = match body.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => {
-                return Err(Error::model(
-                    model,
-                    format!("download of {url} broke off after {done} bytes: {e}"),
-                    "nothing was installed; try again",
-                ))
-            }
-        };
-        hasher.update(&buf[..n]);
-        tmp.write_all(&buf[..n]).map_err(|e| Error::io(tmp.path(), e))?;
-        done += n as u64;
-        progress(done, total);
-    }
-    let got = hex::encode(hasher.finalize());
-    if let Some(want) = size {
-        if done != want {
-            return Err(Error::model(model, format!("downloaded {done} bytes of {file}, expected {want}"), "nothing was installed"));
-        }
-    }
-    if let Some(want) = sha256 {
-        if !got.eq_ignore_ascii_case(want) {
-            return Err(Error::model(model, format!("downloaded {file} has sha256 {got}, expected {want}"), "nothing was installed"));
-        }
-    }
-    tmp.as_file().sync_all().map_err(|e| Error::io(tmp.path(), e))?;
-    tmp.persist(dest).map_err(|e| Error::io(dest, e.error))?;
-    Ok(Downloaded { path: dest.to_path_buf(), size: done, sha256: got })
+    let pins = Pins { size, sha256 };
+    install_checked(model, &format!("the download of {url}"), dest, &mut body, pins, &mut |done| progress(done, total))
 }
 
 /// Fetches a Hugging Face model of the store into its place and records size, mtime and sha256
@@ -189,16 +140,8 @@ pub fn fetch_into(store: &ModelStore, spec: &ModelSpec, cfg: &HfConfig, progress
     };
     let target = store.path_of(spec);
     let done = download(cfg, spec.id, repo, file, &target, spec.size, spec.sha256, progress)?;
-    let meta = std::fs::metadata(&target).map_err(|e| Error::io(&target, e))?;
-    let mtime = meta.modified().ok().and_then(|t| t.duration_since(UNIX_EPOCH).ok()).map_or(0, |d| d.as_secs());
-    let mut manifest = store.load_manifest();
-    manifest.models.insert(
-        spec.id.to_string(),
-        ManifestEntry { file: target.clone(), size: done.size, sha256: done.sha256, mtime, source: super::describe_source(&spec.source) },
-    );
-    store.save_manifest(&manifest)?;
     tracing::info!("{}: fetched {repo}/{file} ({} bytes) to {}", spec.id, done.size, target.display());
-    Ok(target)
+    store.record(spec, &done)
 }
 
 #[cfg(test)]

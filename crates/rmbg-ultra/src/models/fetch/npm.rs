@@ -50,14 +50,10 @@ pub fn fetch_chunked_resource(
         .find(|p| p.extension().is_some_and(|x| x == "tgz"))
         .ok_or_else(|| Error::model(model, format!("`npm pack {package}` wrote no .tgz"), ""))?;
     let files = read_dist(&tgz).map_err(|e| Error::model(model, format!("{}: {e}", tgz.display()), ""))?;
-    let index = files
-        .get("resources.json")
-        .ok_or_else(|| Error::model(model, format!("{package} has no dist/resources.json"), ""))?;
+    let index = files.get("resources.json").ok_or_else(|| Error::model(model, format!("{package} has no dist/resources.json"), ""))?;
     let resources: HashMap<String, Resource> =
         serde_json::from_slice(index).map_err(|e| Error::model(model, format!("dist/resources.json: {e}"), ""))?;
-    let res = resources
-        .get(resource)
-        .ok_or_else(|| Error::model(model, format!("{package} has no resource {resource}"), ""))?;
+    let res = resources.get(resource).ok_or_else(|| Error::model(model, format!("{package} has no resource {resource}"), ""))?;
     assemble(model, res, &files, progress)
 }
 
@@ -79,11 +75,12 @@ fn read_dist(tgz: &Path) -> std::io::Result<HashMap<String, Vec<u8>>> {
 fn assemble(model: &str, res: &Resource, files: &HashMap<String, Vec<u8>>, progress: &mut dyn FnMut(u64, u64)) -> Result<Vec<u8>> {
     let mut out = Vec::with_capacity(res.size as usize);
     for chunk in &res.chunks {
-        let data = files.get(&chunk.hash).ok_or_else(|| Error::model(model, format!("chunk {} missing from the package", chunk.hash), ""))?;
+        let data =
+            files.get(&chunk.hash).ok_or_else(|| Error::model(model, format!("chunk {} missing from the package", chunk.hash), ""))?;
         if chunk.offsets[0] != out.len() as u64 || chunk.offsets[1] - chunk.offsets[0] != data.len() as u64 {
             return Err(Error::model(model, format!("chunk {} does not fit offsets {:?}", chunk.hash, chunk.offsets), ""));
         }
-        if super::sha256_bytes(data) != chunk.hash {
+        if crate::fs::sha256_bytes(data) != chunk.hash {
             return Err(Error::model(model, format!("chunk {} fails its sha256", chunk.hash), "nothing was installed"));
         }
         out.extend_from_slice(data);
@@ -104,7 +101,7 @@ mod tests {
         let mut chunks = vec![];
         let mut at = 0u64;
         for p in parts {
-            let hash = crate::models::sha256_bytes(p);
+            let hash = crate::fs::sha256_bytes(p);
             chunks.push(Chunk { hash: hash.clone(), offsets: [at, at + p.len() as u64] });
             at += p.len() as u64;
             files.insert(hash, p.to_vec());
