@@ -257,6 +257,7 @@ pub struct IntParam {
     pub min: u32,
     pub max: u32,
     pub step: u32,
+    /// One line or more, without a final full stop (clap's style).
     pub help: &'static str,
 }
 
@@ -351,7 +352,7 @@ pub const METHOD: ChoiceParam = ChoiceParam {
     help: "How the edge of the coarse mask is refined: VITMatte, VITMatte(local), vitmatte-base-composition-1k, PyMatting, \
            GuidedFilter (or the ids vitmatte, vitmatte-local, vitmatte-base, pymatting, guided-filter). Default: PyMatting for \
            --profile quality (the best method that needs no download; GuidedFilter with --fast), VITMatte (the node's) for \
-           --profile node.",
+           --profile node",
 };
 
 pub const ERODE: IntParam = IntParam {
@@ -364,13 +365,13 @@ pub const ERODE: IntParam = IntParam {
     help: "How far the edge band reaches INTO the subject. Larger values let the detail method re-decide more of the \
            subject's border (hair, fur). node: 5-pixel steps of the node (GuidedFilter and PyMatting only use erode + \
            dilate, as one radius); quality: 1 pixel per step at 1024 px, scaled with the photo's long side, around what \
-           the network was unsure of.",
+           the network was unsure of",
 };
 
 pub const DILATE: IntParam = IntParam {
     name: "dilate",
     node: "detail_dilate",
-    help: "How far the edge band reaches OUT into the background (same units as --erode).",
+    help: "How far the edge band reaches OUT into the background (same units as --erode)",
     ..ERODE
 };
 
@@ -383,7 +384,7 @@ pub const BLACK_POINT: FloatParam = FloatParam {
     step: 0.01,
     slider: true,
     help: "Alpha at or below this becomes fully transparent; the rest is stretched up (for PyMatting: the threshold \
-           under which the blurred mask counts as background).",
+           under which the blurred mask counts as background)",
 };
 
 pub const WHITE_POINT: FloatParam = FloatParam {
@@ -395,7 +396,7 @@ pub const WHITE_POINT: FloatParam = FloatParam {
     step: 0.01,
     slider: true,
     help: "Alpha at or above this becomes fully opaque (for PyMatting: the threshold above which the blurred mask \
-           counts as foreground).",
+           counts as foreground)",
 };
 
 pub const PROCESS_DETAIL: BoolParam = BoolParam {
@@ -403,7 +404,7 @@ pub const PROCESS_DETAIL: BoolParam = BoolParam {
     node: Some("process_detail"),
     default: true,
     off_flag: Some("no_detail"),
-    help: "Skip the detail method: output the segmentation model's mask (node: binarised; quality: soft).",
+    help: "Skip the detail method: output the segmentation model's mask (node: binarised; quality: soft)",
 };
 
 pub const DEVICE: ChoiceParam = ChoiceParam {
@@ -412,7 +413,7 @@ pub const DEVICE: ChoiceParam = ChoiceParam {
     choices: || Device::ALL.iter().map(|d| d.id()).collect(),
     node_choices: || Device::NODE.iter().map(|d| d.id()).collect(),
     default: Some("auto"),
-    help: "Where the networks run: auto (CUDA when available), cpu, cuda.",
+    help: "Where the networks run: auto (CUDA when available), cpu, cuda",
 };
 
 pub const MAX_MEGAPIXELS: FloatParam = FloatParam {
@@ -424,7 +425,7 @@ pub const MAX_MEGAPIXELS: FloatParam = FloatParam {
     step: 0.1,
     slider: false,
     help: "The detail method works on at most this many megapixels (of 2^20 pixels); larger images are scaled down \
-           for it and its alpha scaled back up (node: ViTMatte only, as the node; quality: every method).",
+           for it and its alpha scaled back up (node: ViTMatte only, as the node; quality: every method)",
 };
 
 pub const PROFILE: ChoiceParam = ChoiceParam {
@@ -436,7 +437,7 @@ pub const PROFILE: ChoiceParam = ChoiceParam {
     default: Some("quality"),
     help: "quality (default): the network's soft mask, refined only in a band around its edge, with the foreground \
            colour estimated under the edge; faint background the network rejected stays transparent. node: exactly \
-           the ComfyUI node's output (binarised coarse mask, input colours kept), for parity with saved workflows.",
+           the ComfyUI node's output (binarised coarse mask, input colours kept), for parity with saved workflows",
 };
 
 pub const FOREGROUND: ChoiceParam = ChoiceParam {
@@ -447,7 +448,7 @@ pub const FOREGROUND: ChoiceParam = ChoiceParam {
     default: None,
     help: "The cut-out's colours under the soft edge: ml (multi-level foreground estimation, best), blur \
            (blur-fusion, faster), off (the input's colours, which keep the old background's tint). Default: ml for \
-           --profile quality, off for --profile node.",
+           --profile quality, off for --profile node",
 };
 
 pub const FAST: BoolParam = BoolParam {
@@ -456,7 +457,7 @@ pub const FAST: BoolParam = BoolParam {
     default: false,
     off_flag: None,
     help: "The quality profile on the int8 model made from the segmentation model (isnet-general-int8, about 3x \
-           faster on CPU; made once on first use, see `rmbg-ultra models fetch`).",
+           faster on CPU; made once on first use, see `rmbg-ultra models fetch`)",
 };
 
 fn method_names() -> Vec<&'static str> {
@@ -505,7 +506,7 @@ impl IntParam {
 
     /// The help text with the range, as the CLI shows it.
     pub fn help_with_range(&self) -> String {
-        format!("{} Range {}.", self.help, self.range())
+        format!("{}. Range {}", self.help, self.range())
     }
 
     fn invalid(&self, value: String) -> Error {
@@ -532,7 +533,7 @@ impl FloatParam {
     }
 
     pub fn help_with_range(&self) -> String {
-        format!("{} Range {}.", self.help, self.range())
+        format!("{}. Range {}", self.help, self.range())
     }
 
     fn invalid(&self, value: String) -> Error {
@@ -705,7 +706,7 @@ mod tests {
                 assert!(node == p.name() || seen.insert(node), "{node} twice");
                 assert_eq!(find(node).map(Param::name), Some(p.name()));
             }
-            assert!(!p.help().is_empty() && !p.help().contains("  "), "{}: help {:?}", p.name(), p.help());
+            assert!(!p.help().is_empty() && !p.help().contains("  ") && !p.help().ends_with('.'), "{}: help {:?}", p.name(), p.help());
         }
         let node: Vec<_> = TABLE.iter().filter_map(|p| p.node()).collect();
         assert_eq!(
