@@ -588,6 +588,43 @@ fn renamed(e: Error, to: fn(Param) -> Option<&'static str>) -> Error {
     }
 }
 
+/// A removal's parameters as a front-end holds them before they are checked (numbers as given,
+/// names as text; `None`: the profile's), for those that do not parse text (the Python side).
+#[derive(Debug, Clone, Copy)]
+pub struct Given<'a> {
+    pub profile: &'a str,
+    pub method: Option<&'a str>,
+    pub erode: i64,
+    pub dilate: i64,
+    pub black_point: f64,
+    pub white_point: f64,
+    pub process_detail: bool,
+    pub max_megapixels: f64,
+    pub foreground: Option<&'a str>,
+    pub fast: bool,
+}
+
+impl Given<'_> {
+    /// Parsed and checked by the table; errors name the parameter by our name
+    /// ([`in_node_terms`] gives the node's).
+    pub fn params(&self) -> Result<Params> {
+        let profile: Profile = self.profile.parse()?;
+        let method = self.method.map(str::parse::<DetailMethod>).transpose()?.unwrap_or(profile.default_method(self.fast));
+        let foreground = self.foreground.map(str::parse::<ForegroundMethod>).transpose()?.unwrap_or(profile.default_foreground());
+        Ok(Params {
+            profile,
+            method,
+            detail_erode: ERODE.check(self.erode)?,
+            detail_dilate: DILATE.check(self.dilate)?,
+            black_point: BLACK_POINT.check(self.black_point)?,
+            white_point: WHITE_POINT.check(self.white_point)?,
+            process_detail: self.process_detail,
+            max_megapixels: MAX_MEGAPIXELS.check(self.max_megapixels)?,
+            foreground,
+        })
+    }
+}
+
 impl Params {
     /// Checks every value against the node's widget ranges; errors name the field (the node's name).
     /// The node does not require black_point < white_point; neither do we (PyMatting refuses it later).
@@ -697,6 +734,14 @@ mod tests {
     }
 
     #[test]
+    fn the_tables_defaults_are_the_types() {
+        assert_eq!(PROFILE.default, Some(Profile::default().id()));
+        assert_eq!(DEVICE.default, Some(Device::default().id()));
+        assert_eq!(Params::for_profile(Profile::Node).process_detail, PROCESS_DETAIL.default);
+        assert_eq!(crate::decode::DecodeLimits::default().max_pixels, MAX_PIXELS);
+    }
+
+    #[test]
     fn names_and_node_aliases_are_unique_and_found() {
         let mut seen = std::collections::HashSet::new();
         for p in TABLE {
@@ -754,5 +799,48 @@ mod tests {
         assert_eq!(e, "invalid black_point = 0: allowed 0.01..=0.98");
         let e = in_our_terms(Params { detail_dilate: 0, ..Params::default() }.validate().unwrap_err()).to_string();
         assert_eq!(e, "invalid dilate = 0: allowed 1..=255");
+    }
+
+    fn node_defaults(profile: &str) -> Given<'_> {
+        let p = Params::node();
+        Given {
+            profile,
+            method: None,
+            erode: p.detail_erode.into(),
+            dilate: p.detail_dilate.into(),
+            black_point: p.black_point,
+            white_point: p.white_point,
+            process_detail: p.process_detail,
+            max_megapixels: p.max_megapixels,
+            foreground: None,
+            fast: false,
+        }
+    }
+
+    #[test]
+    fn the_profiles_defaults_fill_what_is_not_given() {
+        assert_eq!(node_defaults("node").params().unwrap(), Params::node());
+        assert_eq!(node_defaults("quality").params().unwrap(), Params::default());
+        let fast = Given { fast: true, ..node_defaults("quality") }.params().unwrap();
+        assert_eq!(fast.method, DetailMethod::GuidedFilter);
+        let given = Given { method: Some("pymatting"), foreground: Some("blur"), ..node_defaults("node") }.params().unwrap();
+        assert_eq!((given.method, given.foreground), (DetailMethod::PyMatting, ForegroundMethod::BlurFusion));
+    }
+
+    #[test]
+    fn errors_name_our_parameter_or_the_nodes() {
+        for (inputs, ours, node) in [
+            (Given { erode: -1, ..node_defaults("node") }, "invalid erode = -1: allowed 1..=255", "invalid detail_erode = -1"),
+            (Given { dilate: 1 << 40, ..node_defaults("node") }, "invalid dilate = 1099511627776", "invalid detail_dilate = 1099511627776"),
+            (Given { method: Some("Matting"), ..node_defaults("node") }, "invalid method = Matting", "invalid detail_method = Matting"),
+            (Given { white_point: f64::NAN, ..node_defaults("node") }, "invalid white_point = NaN", "invalid white_point = NaN"),
+            (Given { max_megapixels: 0.0, ..node_defaults("node") }, "invalid max_megapixels = 0", "invalid max_megapixels = 0"),
+            (node_defaults("best"), "invalid profile = best", "invalid profile = best"),
+        ] {
+            let e = inputs.params().unwrap_err();
+            assert!(e.to_string().starts_with(ours), "{e}");
+            let e = in_node_terms(e).to_string();
+            assert!(e.starts_with(node), "{e}");
+        }
     }
 }
