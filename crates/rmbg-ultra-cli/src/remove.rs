@@ -145,7 +145,6 @@ fn parse_lib<T: std::str::FromStr<Err = rmbg_ultra::Error>>(s: &str) -> Result<T
     s.parse().map_err(|e: rmbg_ultra::Error| e.to_string())
 }
 
-
 /// Where an input comes from or an output goes.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 enum Place {
