@@ -100,18 +100,22 @@ def _as_image(image):
     return np.ascontiguousarray(image)
 
 
-class Remover:
-    """Removes backgrounds with fixed parameters; the models are loaded once, here.
+def _ranges(*names):
+    return ", ".join(f"{n} ({_PARAMS[n]['min']:g}..={_PARAMS[n]['max']:g})" for n in names)
 
-    profile: "quality" (default) or "node" (the ComfyUI node exactly). method: the detail method,
-    VITMatte, VITMatte(local), vitmatte-base-composition-1k, PyMatting, GuidedFilter (or the CLI's
-    ids: vitmatte, pymatting, guided-filter, ...); None (default): the profile's, PyMatting for
-    quality (GuidedFilter with fast=True) and VITMatte for node. seg_model: a model id or an .onnx path.
-    device: auto, cpu or cuda. erode, dilate (1..=255), black_point (0.01..=0.98), white_point
-    (0.02..=0.99), max_megapixels (1..=999), process_detail (False: the CLI's --no-detail),
-    foreground (ml, blur, off; None: the profile's), fast (the quality profile on the int8 model),
-    matting_model, comfyui_models, strict_device: as the CLI's options. offline: never download
-    (a missing model or runtime raises, naming the command that installs it).
+
+class Remover:
+    __doc__ = f"""Removes backgrounds with fixed parameters; the models are loaded once, here.
+
+    profile: {" or ".join(map(repr, PROFILES))} (the first is the default; "node" is the ComfyUI node
+    exactly). method: the detail method, {", ".join(METHODS)} (or the CLI's ids: vitmatte, pymatting,
+    guided-filter, ...); None (default): the profile's, PyMatting for quality (GuidedFilter with
+    fast=True) and VITMatte for node. seg_model: a model id or an .onnx path. device: {", ".join(DEVICES)}.
+    {_ranges("erode", "dilate", "black_point", "white_point", "max_megapixels")},
+    process_detail (False: the CLI's --no-detail), foreground ({", ".join(FOREGROUNDS)}; None: the
+    profile's), fast (the quality profile on the int8 model), matting_model, comfyui_models,
+    strict_device: as the CLI's options. offline: never download (a missing model or runtime raises,
+    naming the command that installs it).
     """
 
     def __init__(self, profile=_DEFAULT["profile"], method=_DEFAULT["method"], seg_model=DEFAULT_SEGMENTATION,
