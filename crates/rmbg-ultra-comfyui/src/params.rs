@@ -15,19 +15,9 @@ pub fn table_for_python(py: Python<'_>) -> PyResult<Bound<'_, PyList>> {
         d.set_item("node", p.node())?;
         d.set_item("help", p.help())?;
         match p {
-            Param::Int(i) => {
-                d.set_item("kind", "INT")?;
-                d.set_item("default", i.default)?;
-                d.set_item("min", i.min)?;
-                d.set_item("max", i.max)?;
-                d.set_item("step", i.step)?;
-            }
+            Param::Int(i) => set_number(&d, "INT", [i.default, i.min, i.max, i.step])?,
             Param::Float(f) => {
-                d.set_item("kind", "FLOAT")?;
-                d.set_item("default", f.default)?;
-                d.set_item("min", f.min)?;
-                d.set_item("max", f.max)?;
-                d.set_item("step", f.step)?;
+                set_number(&d, "FLOAT", [f.default, f.min, f.max, f.step])?;
                 d.set_item("slider", f.slider)?;
             }
             Param::Bool(b) => {
@@ -45,4 +35,13 @@ pub fn table_for_python(py: Python<'_>) -> PyResult<Bound<'_, PyList>> {
         list.append(d)?;
     }
     Ok(list)
+}
+
+/// A number widget's kind, then its default, min, max and step.
+fn set_number<'py, T: IntoPyObject<'py>>(d: &Bound<'py, PyDict>, kind: &str, values: [T; 4]) -> PyResult<()> {
+    d.set_item("kind", kind)?;
+    for (key, v) in ["default", "min", "max", "step"].into_iter().zip(values) {
+        d.set_item(key, v)?;
+    }
+    Ok(())
 }
