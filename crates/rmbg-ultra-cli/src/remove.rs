@@ -6,7 +6,7 @@ use rmbg_ultra::decode::{decode_bytes, DecodeLimits};
 use rmbg_ultra::encode::{write_atomic, Format};
 use rmbg_ultra::foreground::ForegroundMethod;
 use rmbg_ultra::job::{self, Backdrop, Outputs, Stage, Timings};
-use rmbg_ultra::{compose, DetailMethod, ModelArgs, Params, Profile, Remover, RemoverOptions};
+use rmbg_ultra::{compose, params, DetailMethod, ModelArgs, Params, Profile, Remover, RemoverOptions};
 use serde_json::json;
 use std::collections::HashSet;
 use std::io::{Read, Write};
@@ -51,22 +51,15 @@ pub struct RemoveArgs {
     #[arg(long, conflicts_with_all = ["background", "background_image"])]
     premultiplied: bool,
 
-    /// quality (default): the network's soft mask, refined only in a band around its edge, with
-    /// the foreground colour estimated under the edge; faint background the network rejected
-    /// stays transparent. node: exactly the ComfyUI node's output (binarised coarse mask, input
-    /// colours kept), for parity with saved workflows.
-    #[arg(long, default_value = "quality", value_parser = parse_lib::<Profile>)]
+    // The node's parameters and ours: names, defaults, ranges and help from the library's table
+    // (`rmbg_ultra::params`), parsed and checked by it.
+    #[arg(long, help = params::PROFILE.help, default_value_t = Profile::default(), value_parser = parse_lib::<Profile>)]
     profile: Profile,
 
-    /// The quality profile on the int8 model made from the segmentation model (isnet-general-int8,
-    /// about 3x faster on CPU; made once on first use, see `rmbg-ultra models fetch`).
-    #[arg(long)]
+    #[arg(long, help = params::FAST.help)]
     fast: bool,
 
-    /// The cut-out's colours under the soft edge: ml (multi-level foreground estimation, best),
-    /// blur (blur-fusion, faster), off (the input's colours, which keep the old background's tint).
-    /// Default: ml for --profile quality, off for --profile node.
-    #[arg(long, value_parser = parse_lib::<ForegroundMethod>)]
+    #[arg(long, help = params::FOREGROUND.help, value_parser = parse_lib::<ForegroundMethod>)]
     foreground: Option<ForegroundMethod>,
 
     /// Threads for the classical stages (guided filter, PyMatting, resizing); default: all cores.
@@ -77,42 +70,29 @@ pub struct RemoveArgs {
     #[arg(long)]
     json: bool,
 
-    /// How the edge of the coarse mask is refined: VITMatte, VITMatte(local),
-    /// vitmatte-base-composition-1k, PyMatting, GuidedFilter (or the ids vitmatte, vitmatte-local,
-    /// vitmatte-base, pymatting, guided-filter). Default: PyMatting for --profile quality (the best
-    /// method that needs no download; GuidedFilter with --fast), VITMatte (the node's) for --profile node.
-    #[arg(long, short, value_parser = parse_lib::<DetailMethod>)]
+    #[arg(long, short, help = params::METHOD.help, value_parser = parse_lib::<DetailMethod>)]
     method: Option<DetailMethod>,
 
-    /// How far the edge band reaches INTO the subject. Larger values let the detail method
-    /// re-decide more of the subject's border (hair, fur). node: 5-pixel steps of the node
-    /// (GuidedFilter and PyMatting only use erode + dilate, as one radius); quality: 1 pixel per
-    /// step at 1024 px, scaled with the photo's long side, around what the network was unsure of. Range 1..=255.
-    #[arg(long, default_value_t = 6, value_parser = clap::value_parser!(u32).range(1..=255))]
+    #[arg(long, help = params::ERODE.help_with_range(), default_value_t = params::ERODE.default, value_parser = |s: &str| params::ERODE.parse(s))]
     erode: u32,
 
-    /// How far the edge band reaches OUT into the background (same units as --erode). Range 1..=255.
-    #[arg(long, default_value_t = 6, value_parser = clap::value_parser!(u32).range(1..=255))]
+    #[arg(long, help = params::DILATE.help_with_range(), default_value_t = params::DILATE.default, value_parser = |s: &str| params::DILATE.parse(s))]
     dilate: u32,
 
-    /// Alpha at or below this becomes fully transparent; the rest is stretched up (for PyMatting:
-    /// the threshold under which the blurred mask counts as background). Range 0.01..=0.98.
-    #[arg(long, default_value_t = 0.01, value_parser = parse_black_point)]
+    #[arg(long, help = params::BLACK_POINT.help_with_range(), default_value_t = params::BLACK_POINT.default,
+          value_parser = |s: &str| params::BLACK_POINT.parse(s))]
     black_point: f64,
 
-    /// Alpha at or above this becomes fully opaque (for PyMatting: the threshold above which the
-    /// blurred mask counts as foreground). Range 0.02..=0.99.
-    #[arg(long, default_value_t = 0.99, value_parser = parse_white_point)]
+    #[arg(long, help = params::WHITE_POINT.help_with_range(), default_value_t = params::WHITE_POINT.default,
+          value_parser = |s: &str| params::WHITE_POINT.parse(s))]
     white_point: f64,
 
-    /// Skip the detail method: output the segmentation model's mask (node: binarised; quality: soft).
-    #[arg(long)]
+    // `process_detail` turned off.
+    #[arg(long, help = params::PROCESS_DETAIL.help)]
     no_detail: bool,
 
-    /// The detail method works on at most this many megapixels (of 2^20 pixels); larger images are
-    /// scaled down for it and its alpha scaled back up (node: ViTMatte only, as the node; quality:
-    /// every method). Range 1..=999.
-    #[arg(long, default_value_t = 2.0, value_parser = parse_max_megapixels)]
+    #[arg(long, help = params::MAX_MEGAPIXELS.help_with_range(), default_value_t = params::MAX_MEGAPIXELS.default,
+          value_parser = |s: &str| params::MAX_MEGAPIXELS.parse(s))]
     max_megapixels: f64,
 
     /// Also write the mask as <name>.mask.png (8-bit grey).
@@ -124,7 +104,7 @@ pub struct RemoveArgs {
     overwrite: bool,
 
     /// Refuse images with more pixels than this (guards against decompression bombs).
-    #[arg(long, default_value_t = 100_000_000)]
+    #[arg(long, default_value_t = params::MAX_PIXELS)]
     max_pixels: u64,
 
     #[command(flatten)]
@@ -142,27 +122,6 @@ fn parse_color(s: &str) -> Result<[u8; 3], String> {
 /// clap value parser for the library's enums: their own error names the parameter and the choices.
 fn parse_lib<T: std::str::FromStr<Err = rmbg_ultra::Error>>(s: &str) -> Result<T, String> {
     s.parse().map_err(|e: rmbg_ultra::Error| e.to_string())
-}
-
-fn parse_in_range(s: &str, (lo, hi): (f64, f64)) -> Result<f64, String> {
-    let v: f64 = s.parse().map_err(|_| format!("{s:?} is not a number"))?;
-    if v.is_finite() && (lo..=hi).contains(&v) {
-        Ok(v)
-    } else {
-        Err(format!("{v} is out of range: allowed {lo}..={hi}"))
-    }
-}
-
-fn parse_black_point(s: &str) -> Result<f64, String> {
-    parse_in_range(s, rmbg_ultra::params::BLACK_POINT_RANGE)
-}
-
-fn parse_white_point(s: &str) -> Result<f64, String> {
-    parse_in_range(s, rmbg_ultra::params::WHITE_POINT_RANGE)
-}
-
-fn parse_max_megapixels(s: &str) -> Result<f64, String> {
-    parse_in_range(s, rmbg_ultra::params::MAX_MEGAPIXELS_RANGE)
 }
 
 /// Where an input comes from or an output goes.
@@ -596,6 +555,7 @@ fn plan(inputs: &[PathBuf], output: &Path, naming: &Naming) -> Result<Vec<Job>> 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use clap::FromArgMatches;
 
     fn png_naming(mask: bool) -> Naming {
         Naming { format: Format::Png, cutout: true, mask }
@@ -690,13 +650,46 @@ mod tests {
         assert!(err.to_string().contains("own input") || err.to_string().contains("both write"), "{err}");
     }
 
+    fn remove_command() -> clap::Command {
+        RemoveArgs::augment_args(clap::Command::new("remove"))
+    }
+
     #[test]
-    fn float_options_are_checked_against_the_node_ranges() {
-        assert!(parse_black_point("0.5").is_ok());
-        assert!(parse_black_point("0").unwrap_err().contains("0.01..=0.98"));
-        assert!(parse_white_point("1.2").unwrap_err().contains("0.02..=0.99"));
-        assert!(parse_max_megapixels("0.5").is_err());
-        assert!(parse_max_megapixels("nan").is_err());
+    fn every_parameter_of_the_table_is_an_option() {
+        let cmd = remove_command();
+        for p in params::TABLE {
+            let name = match p {
+                params::Param::Bool(b) => b.off_flag.unwrap_or(b.name),
+                other => other.name(),
+            };
+            let flag = name.replace('_', "-");
+            let arg = cmd.get_arguments().find(|a| a.get_long() == Some(flag.as_str()));
+            let help = arg.unwrap_or_else(|| panic!("no --{flag}")).get_help().map(|h| h.to_string()).unwrap_or_default();
+            assert!(help.starts_with(p.help()), "--{flag}: {help}");
+        }
+    }
+
+    #[test]
+    fn node_options_take_the_tables_defaults_and_checks() {
+        let parse = |opts: &[&str]| {
+            let argv = [&["remove", "-o", "out", "in.jpg"][..], opts].concat();
+            remove_command().try_get_matches_from(argv).and_then(|m| RemoveArgs::from_arg_matches(&m))
+        };
+        let a = parse(&[]).unwrap();
+        assert_eq!((a.erode, a.dilate, a.black_point, a.white_point), (params::ERODE.default, 6, 0.01, params::WHITE_POINT.default));
+        assert_eq!((a.max_megapixels, a.max_pixels, a.profile, a.no_detail), (2.0, params::MAX_PIXELS, Profile::Quality, false));
+        let a = parse(&["--erode", "255", "--black-point", "0.98", "--no-detail"]).unwrap();
+        assert_eq!((a.erode, a.black_point, a.no_detail), (255, 0.98, true));
+        for (opts, want) in [
+            (["--erode", "0"], "invalid erode = \"0\": allowed 1..=255"),
+            (["--dilate", "6.5"], "invalid dilate = \"6.5\": allowed 1..=255"),
+            (["--black-point", "0"], "invalid black_point = \"0\": allowed 0.01..=0.98"),
+            (["--white-point", "1.2"], "invalid white_point = \"1.2\": allowed 0.02..=0.99"),
+            (["--max-megapixels", "nan"], "invalid max_megapixels = \"nan\": allowed 1..=999"),
+        ] {
+            let e = parse(&opts).unwrap_err().to_string();
+            assert!(e.contains(want) && e.contains(opts[0]), "{opts:?}: {e}");
+        }
     }
 
     #[test]

@@ -34,7 +34,7 @@ pub struct ServeArgs {
 
     /// Largest image in pixels (width × height), checked from the file header before decoding
     /// (413 beyond); guards against decompression bombs.
-    #[arg(long, default_value_t = 100_000_000)]
+    #[arg(long, default_value_t = rmbg_ultra::params::MAX_PIXELS)]
     pub max_pixels: u64,
 
     /// Open connections at most; further ones wait (in the kernel's backlog) until one closes.

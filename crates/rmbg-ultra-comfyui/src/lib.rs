@@ -12,12 +12,13 @@ mod array;
 mod logs;
 mod models;
 mod node;
+mod params;
 mod remover;
 
 use pyo3::create_exception;
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
-use rmbg_ultra::{DetailMethod, Profile};
+use rmbg_ultra::params as table;
 
 create_exception!(_native, RmbgUltraError, PyRuntimeError, "An error of the rmbg-ultra library (model, runtime, detail method).");
 create_exception!(
@@ -56,11 +57,15 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add("RmbgUltraError", m.py().get_type::<RmbgUltraError>())?;
     m.add("DecodeError", m.py().get_type::<DecodeError>())?;
-    m.add("METHODS", DetailMethod::ALL.iter().map(|d| d.node_name()).collect::<Vec<_>>())?;
+    // The parameter table, from which the node's INPUT_TYPES and the package's lists are built.
+    m.add("PARAMS", params::table_for_python(m.py())?)?;
+    m.add("METHODS", (table::METHOD.choices)())?;
     // The node's default first: a combo's first entry is what a new node shows.
-    m.add("PROFILES", [Profile::Node, Profile::Quality].iter().map(|p| p.id()).collect::<Vec<_>>())?;
+    m.add("PROFILES", (table::PROFILE.node_choices)())?;
+    m.add("MAX_PIXELS", table::MAX_PIXELS)?;
     m.add("DEFAULT_SEGMENTATION", rmbg_ultra::models::DEFAULT_SEGMENTATION)?;
     m.add_class::<node::Remover>()?;
+    m.add_class::<node::NodeParams>()?;
     m.add_class::<remover::ImageRemover>()?;
     m.add_function(wrap_pyfunction!(logs::drain_logs, m)?)?;
     m.add_function(wrap_pyfunction!(models::cache_root, m)?)?;

@@ -1,22 +1,19 @@
 //! The ComfyUI node's side: IMAGE frames (float32) in and out, with the node's conversions.
 
 use crate::array::{self, any_overlap, Dtype};
+use crate::remover::timings_dict;
 use crate::to_py;
 use image::RgbImage;
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use rmbg_ultra::models::ModelStore;
-use rmbg_ultra::{DetailMethod, Device, Params, Profile, RemoverOptions};
+use rmbg_ultra::params::{in_node_terms, Given};
+use rmbg_ultra::remap::{u8_to_unit, unit_to_u8};
+use rmbg_ultra::{Device, Params, RemoverOptions};
 use std::path::PathBuf;
 
-// --- the node's conversions (docs/node-behaviour.md §2, §3.1) ---------------------------------------
-
-/// `tensor2pil`: `clip(255·x, 0, 255)` in f32, then truncation to u8 (NaN → 0).
-#[inline]
-pub fn f32_to_u8(x: f32) -> u8 {
-    (255.0f32 * x).clamp(0.0, 255.0) as u8
-}
+// --- the node's conversions (docs/node-behaviour.md §2, §3.1): the library's u8/f32 pair ------------
 
 /// One IMAGE frame `[H, W, C]` (C = 1..4) → the RGB picture the node works on: truncated to u8,
 /// alpha dropped, grey replicated (PIL `convert('RGB')` of L / LA / RGB / RGBA).
@@ -25,24 +22,19 @@ fn frame_to_rgb(src: &[f32], w: usize, h: usize, c: usize) -> RgbImage {
     match c {
         1 | 2 => {
             for (px, out) in src.chunks_exact(c).zip(rgb.chunks_exact_mut(3)) {
-                let v = f32_to_u8(px[0]);
+                let v = unit_to_u8(px[0]);
                 out.copy_from_slice(&[v, v, v]);
             }
         }
         _ => {
             for (px, out) in src.chunks_exact(c).zip(rgb.chunks_exact_mut(3)) {
-                out[0] = f32_to_u8(px[0]);
-                out[1] = f32_to_u8(px[1]);
-                out[2] = f32_to_u8(px[2]);
+                out[0] = unit_to_u8(px[0]);
+                out[1] = unit_to_u8(px[1]);
+                out[2] = unit_to_u8(px[2]);
             }
         }
     }
     RgbImage::from_raw(w as u32, h as u32, rgb).expect("buffer has the frame's size")
-}
-
-/// `pil2tensor`: u8 / 255 in f32 (exact inverse of the truncation for every u8 value).
-fn u8_to_f32_table() -> [f32; 256] {
-    std::array::from_fn(|v| v as f32 / 255.0f32)
 }
 
 // --- the remover -------------------------------------------------------------------------------
@@ -51,34 +43,39 @@ pub fn parse_device(device: &str) -> PyResult<Device> {
     device.parse().map_err(to_py)
 }
 
-#[allow(clippy::too_many_arguments)]
-fn make_params(
-    detail_method: &str,
-    detail_erode: i64,
-    detail_dilate: i64,
-    black_point: f64,
-    white_point: f64,
-    process_detail: bool,
-    max_megapixels: f64,
-    profile: &str,
-) -> PyResult<Params> {
-    let method: DetailMethod = detail_method.parse().map_err(to_py)?;
-    let profile: Profile = profile.parse().map_err(to_py)?;
-    let int = |name: &'static str, v: i64| -> PyResult<u32> {
-        u32::try_from(v).map_err(|_| to_py(rmbg_ultra::Error::InvalidParameter { name, value: v.to_string(), allowed: "1..=255".into() }))
-    };
-    let params = Params {
-        method,
-        detail_erode: int("detail_erode", detail_erode)?,
-        detail_dilate: int("detail_dilate", detail_dilate)?,
-        black_point,
-        white_point,
-        process_detail,
-        max_megapixels,
-        ..Params::for_profile(profile)
-    };
-    params.validate().map_err(to_py)?;
-    Ok(params)
+/// The node's inputs of one call, checked once for every frame of the batch; errors name the
+/// node's inputs (`detail_erode`).
+#[pyclass(frozen, module = "rmbg_ultra_comfyui._native")]
+pub struct NodeParams(Params);
+
+#[pymethods]
+impl NodeParams {
+    #[new]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        detail_method: &str,
+        detail_erode: i64,
+        detail_dilate: i64,
+        black_point: f64,
+        white_point: f64,
+        process_detail: bool,
+        max_megapixels: f64,
+        profile: &str,
+    ) -> PyResult<Self> {
+        let given = Given {
+            profile,
+            method: Some(detail_method),
+            erode: detail_erode,
+            dilate: detail_dilate,
+            black_point,
+            white_point,
+            process_detail,
+            max_megapixels,
+            foreground: None,
+            fast: false,
+        };
+        given.params().map(NodeParams).map_err(|e| to_py(in_node_terms(e)))
+    }
 }
 
 /// The library's `Remover`: models loaded once, then any number of frames.
@@ -125,48 +122,23 @@ impl Remover {
         self.seg_model.clone()
     }
 
-    /// Checks the parameters and loads what they need, so that a batch fails before its first frame.
-    #[pyo3(signature = (detail_method, detail_erode, detail_dilate, black_point, white_point, process_detail, max_megapixels, profile="node"))]
-    #[allow(clippy::too_many_arguments)]
-    fn prepare(
-        &self,
-        py: Python<'_>,
-        detail_method: &str,
-        detail_erode: i64,
-        detail_dilate: i64,
-        black_point: f64,
-        white_point: f64,
-        process_detail: bool,
-        max_megapixels: f64,
-        profile: &str,
-    ) -> PyResult<()> {
-        let params =
-            make_params(detail_method, detail_erode, detail_dilate, black_point, white_point, process_detail, max_megapixels, profile)?;
-        py.detach(|| self.inner.prepare(&params)).map_err(to_py)
+    /// Loads what the parameters need, so that a batch fails before its first frame.
+    fn prepare(&self, py: Python<'_>, params: &NodeParams) -> PyResult<()> {
+        py.detach(|| self.inner.prepare(&params.0)).map_err(to_py)
     }
 
     /// One frame of the node. `frame`: float32 `[H, W, C]` (C = 1..4, values 0..1, C-contiguous);
     /// `image_out`: float32 `[H, W, 4]` and `mask_out`: float32 `[H, W]`, written in place.
     /// Returns seconds per stage.
-    #[pyo3(signature = (frame, image_out, mask_out, detail_method, detail_erode, detail_dilate, black_point, white_point, process_detail, max_megapixels, profile="node"))]
-    #[allow(clippy::too_many_arguments)]
     fn process<'py>(
         &self,
         py: Python<'py>,
         frame: &Bound<'py, PyAny>,
         image_out: &Bound<'py, PyAny>,
         mask_out: &Bound<'py, PyAny>,
-        detail_method: &str,
-        detail_erode: i64,
-        detail_dilate: i64,
-        black_point: f64,
-        white_point: f64,
-        process_detail: bool,
-        max_megapixels: f64,
-        profile: &str,
+        params: &NodeParams,
     ) -> PyResult<Bound<'py, PyDict>> {
-        let params =
-            make_params(detail_method, detail_erode, detail_dilate, black_point, white_point, process_detail, max_megapixels, profile)?;
+        let params = &params.0;
         let src = array::read(frame, "image frame", Dtype::F32, false)?;
         let img = array::read(image_out, "image_out", Dtype::F32, true)?;
         let msk = array::read(mask_out, "mask_out", Dtype::F32, true)?;
@@ -195,22 +167,18 @@ impl Remover {
                 // call, are C-contiguous float32 of the checked shapes and do not overlap.
                 let (src, img, msk) = unsafe { (src.f32s(), img.f32s_mut(), msk.f32s_mut()) };
                 let rgb = frame_to_rgb(src, w, h, c);
-                let cut = inner.remove(&rgb, &params)?;
-                let table = u8_to_f32_table();
+                let cut = inner.remove(&rgb, params)?;
+                // `pil2tensor`: u8 / 255 in f32.
                 for (o, &v) in img.iter_mut().zip(cut.rgba.as_raw()) {
-                    *o = table[v as usize];
+                    *o = u8_to_unit(v);
                 }
                 for (o, &v) in msk.iter_mut().zip(cut.mask.as_raw()) {
-                    *o = table[v as usize];
+                    *o = u8_to_unit(v);
                 }
                 Ok(cut.timings)
             })
             .map_err(to_py)?;
-        let d = PyDict::new(py);
-        d.set_item("segment", timings.segment.as_secs_f64())?;
-        d.set_item("refine", timings.refine.as_secs_f64())?;
-        d.set_item("compose", timings.compose.as_secs_f64())?;
-        Ok(d)
+        timings_dict(py, &timings)
     }
 }
 
@@ -219,6 +187,6 @@ impl Remover {
 pub fn truncate_u8<'py>(py: Python<'py>, array: &Bound<'py, PyAny>) -> PyResult<Bound<'py, pyo3::types::PyBytes>> {
     let x = array::read(array, "array", Dtype::F32, false)?;
     // SAFETY: referenced by the caller for the whole call.
-    let bytes: Vec<u8> = unsafe { x.f32s() }.iter().map(|&v| f32_to_u8(v)).collect();
+    let bytes: Vec<u8> = unsafe { x.f32s() }.iter().map(|&v| unit_to_u8(v)).collect();
     Ok(pyo3::types::PyBytes::new(py, &bytes))
 }

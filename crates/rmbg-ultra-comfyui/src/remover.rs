@@ -10,10 +10,10 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList, PyTuple};
 use rmbg_ultra::decode::{decode_bytes, DecodeLimits};
 use rmbg_ultra::encode::Format;
-use rmbg_ultra::foreground::ForegroundMethod;
 use rmbg_ultra::models::ModelStore;
+use rmbg_ultra::params::{self as table, in_our_terms, Given, MAX_PIXELS};
 use rmbg_ultra::pipeline::StageTimings;
-use rmbg_ultra::{DetailMethod, Params, Profile, RemoverOptions};
+use rmbg_ultra::{Params, RemoverOptions};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
@@ -22,24 +22,9 @@ use std::time::Instant;
 const RGB_HINT: &str =
     "an RGB image is a uint8 array [H, W, 3], e.g. np.asarray(pil_image.convert('RGB')) or rmbg_ultra.decode(file_bytes)";
 
-/// The library names its parameters as the node does; this API uses the CLI's names.
-fn our_names(e: rmbg_ultra::Error) -> rmbg_ultra::Error {
-    match e {
-        rmbg_ultra::Error::InvalidParameter { name, value, allowed } => {
-            let name = match name {
-                "detail_erode" => "erode",
-                "detail_dilate" => "dilate",
-                "detail_method" => "method",
-                other => other,
-            };
-            rmbg_ultra::Error::InvalidParameter { name, value, allowed }
-        }
-        other => other,
-    }
-}
-
+/// This API names parameters as the CLI does (the table's names).
 fn param_err(e: rmbg_ultra::Error) -> PyErr {
-    to_py(our_names(e))
+    to_py(in_our_terms(e))
 }
 
 /// A library error about one item of a batch, its index first.
@@ -112,7 +97,7 @@ impl Job {
     }
 }
 
-fn timings_dict<'py>(py: Python<'py>, t: &StageTimings) -> PyResult<Bound<'py, PyDict>> {
+pub(crate) fn timings_dict<'py>(py: Python<'py>, t: &StageTimings) -> PyResult<Bound<'py, PyDict>> {
     let d = PyDict::new(py);
     d.set_item("segment", t.segment.as_secs_f64())?;
     d.set_item("refine", t.refine.as_secs_f64())?;
@@ -129,13 +114,13 @@ pub struct ImageRemover {
 
 #[pymethods]
 impl ImageRemover {
-    /// Parameters as the CLI's `remove` options (same names, defaults and ranges). `method` and
-    /// `foreground`: None for the profile's; `fast`: the quality profile on the int8 model; `allow_fetch`:
-    /// download missing models as the CLI does without `--offline`.
+    /// Parameters as the CLI's `remove` options (same names and ranges; the defaults are the
+    /// Python side's, from `_native.PARAMS`). `method` and `foreground`: None for the profile's;
+    /// `fast`: the quality profile on the int8 model; `allow_fetch`: download missing models as the
+    /// CLI does without `--offline`.
     #[new]
-    #[pyo3(signature = (*, profile="quality", method=None, seg_model=None, device="auto", erode=6, dilate=6,
-        black_point=0.01, white_point=0.99, process_detail=true, max_megapixels=2.0, foreground=None, fast=false,
-        matting_model=None, comfyui_models=None, strict_device=false, allow_fetch=true))]
+    #[pyo3(signature = (*, profile, method, seg_model, device, erode, dilate, black_point, white_point, process_detail,
+        max_megapixels, foreground, fast, matting_model, comfyui_models, strict_device, allow_fetch))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -156,31 +141,8 @@ impl ImageRemover {
         strict_device: bool,
         allow_fetch: bool,
     ) -> PyResult<Self> {
-        let profile: Profile = profile.parse().map_err(param_err)?;
-        let method = match method {
-            Some(m) => m.parse::<DetailMethod>().map_err(param_err)?,
-            None => profile.default_method(fast),
-        };
-        let foreground = match foreground {
-            Some(f) => f.parse::<ForegroundMethod>().map_err(param_err)?,
-            None => profile.default_foreground(),
-        };
-        let int = |name: &'static str, v: i64| -> PyResult<u32> {
-            u32::try_from(v)
-                .map_err(|_| param_err(rmbg_ultra::Error::InvalidParameter { name, value: v.to_string(), allowed: "1..=255".into() }))
-        };
-        let params = Params {
-            profile,
-            method,
-            detail_erode: int("erode", erode)?,
-            detail_dilate: int("dilate", dilate)?,
-            black_point,
-            white_point,
-            process_detail,
-            max_megapixels,
-            foreground,
-        };
-        params.validate().map_err(param_err)?;
+        let given = Given { profile, method, erode, dilate, black_point, white_point, process_detail, max_megapixels, foreground, fast };
+        let params = given.params().map_err(param_err)?;
         let mut options = RemoverOptions {
             seg_model: seg_model.unwrap_or_else(|| rmbg_ultra::models::DEFAULT_SEGMENTATION.to_string()),
             matting_model,
@@ -191,7 +153,7 @@ impl ImageRemover {
             store: ModelStore::open_default(),
         };
         if fast {
-            options = options.fast(profile).map_err(param_err)?;
+            options = options.fast(params.profile).map_err(param_err)?;
         }
         let inner = py
             .detach(|| {
@@ -220,15 +182,15 @@ impl ImageRemover {
     fn params<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let p = &self.params;
         let d = PyDict::new(py);
-        d.set_item("profile", p.profile.id())?;
-        d.set_item("method", p.method.node_name())?;
-        d.set_item("erode", p.detail_erode)?;
-        d.set_item("dilate", p.detail_dilate)?;
-        d.set_item("black_point", p.black_point)?;
-        d.set_item("white_point", p.white_point)?;
-        d.set_item("process_detail", p.process_detail)?;
-        d.set_item("max_megapixels", p.max_megapixels)?;
-        d.set_item("foreground", p.foreground.id())?;
+        d.set_item(table::PROFILE.name, p.profile.id())?;
+        d.set_item(table::METHOD.name, p.method.node_name())?;
+        d.set_item(table::ERODE.name, p.detail_erode)?;
+        d.set_item(table::DILATE.name, p.detail_dilate)?;
+        d.set_item(table::BLACK_POINT.name, p.black_point)?;
+        d.set_item(table::WHITE_POINT.name, p.white_point)?;
+        d.set_item(table::PROCESS_DETAIL.name, p.process_detail)?;
+        d.set_item(table::MAX_MEGAPIXELS.name, p.max_megapixels)?;
+        d.set_item(table::FOREGROUND.name, p.foreground.id())?;
         Ok(d)
     }
 
@@ -334,7 +296,7 @@ impl ImageRemover {
 /// An image file's bytes → uint8 `[H, W, 3]`, decoded exactly as the CLI decodes files (EXIF
 /// orientation applied, Pillow's `convert("RGB")` rules). `name` labels errors.
 #[pyfunction]
-#[pyo3(signature = (data, max_pixels=100_000_000, name=None))]
+#[pyo3(signature = (data, max_pixels=MAX_PIXELS, name=None))]
 pub fn decode<'py>(py: Python<'py>, data: &[u8], max_pixels: u64, name: Option<PathBuf>) -> PyResult<Bound<'py, PyAny>> {
     let name = name.unwrap_or_else(|| PathBuf::from("<bytes>"));
     let rgb = py.detach(|| decode_bytes(data, &name, &DecodeLimits { max_pixels })).map_err(to_py)?;

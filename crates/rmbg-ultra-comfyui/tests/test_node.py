@@ -84,7 +84,18 @@ def test_required_inputs_are_exactly_the_originals():
     spec = CLS.INPUT_TYPES()
     assert spec["required"] == want
     assert list(spec["required"]) == list(want), "widget order is what saved workflows store"
+    # Built from the library's table (_native.PARAMS): the same keys in the same order and the same
+    # types (max_megapixels' bounds are ints, its default a float), as ComfyUI sends them in JSON.
+    assert repr(spec["required"]) == repr(want)
     assert _native.METHODS == want["detail_method"][0], "the library knows the same method names"
+
+
+def test_the_node_reads_its_inputs_from_the_librarys_table():
+    table = {p["node"]: p for p in _native.PARAMS if p["node"]}
+    assert list(table) == list(CLS.INPUT_TYPES()["required"])[1:]
+    assert table["detail_erode"]["name"] == "erode" and table["process_detail"]["off_flag"] == "no_detail"
+    assert node.DEVICES == ["cuda", "cpu"] and node.PROFILES == ["node", "quality"] == _native.PROFILES
+    assert node.METHODS == _native.METHODS
 
 
 def test_seg_model_and_profile_are_optional_last_and_default_to_the_originals():

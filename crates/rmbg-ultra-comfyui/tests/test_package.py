@@ -4,6 +4,7 @@ The CLI's output files are the reference: for the same photo and parameters, `rm
 → `Remover.remove` → `rmbg_ultra.encode` must give the bytes `rmbg-ultra remove` writes.
 """
 
+import inspect
 import subprocess
 import threading
 import time
@@ -141,6 +142,19 @@ def test_bad_images_say_what_is_wrong(fast_remover, bad, error, message):
         fast_remover.remove(bad)
     if "empty" not in message:
         assert "uint8 array [H, W, 3]" in str(e.value), "the message says what an image must be"
+
+
+def test_defaults_and_lists_are_the_clis():
+    params = inspect.signature(rmbg_ultra.Remover).parameters
+    defaults = {name: p.default for name, p in params.items()}
+    assert {k: defaults[k] for k in ("profile", "method", "device", "erode", "dilate", "black_point", "white_point",
+                                     "process_detail", "max_megapixels", "foreground", "fast")} == dict(
+        profile="quality", method=None, device="auto", erode=6, dilate=6, black_point=0.01, white_point=0.99,
+        process_detail=True, max_megapixels=2.0, foreground=None, fast=False)
+    assert rmbg_ultra.PROFILES == ["quality", "node"] and rmbg_ultra.FOREGROUNDS == ["ml", "blur", "off"]
+    assert rmbg_ultra.DEVICES == ["auto", "cpu", "cuda"]
+    assert rmbg_ultra.METHODS == ["VITMatte", "VITMatte(local)", "vitmatte-base-composition-1k", "PyMatting", "GuidedFilter"]
+    assert rmbg_ultra.MAX_PIXELS == 100_000_000 == inspect.signature(rmbg_ultra.decode).parameters["max_pixels"].default
 
 
 @pytest.mark.parametrize("options, message", [

@@ -39,7 +39,7 @@ impl Default for Config {
             workers: std::thread::available_parallelism().map_or(2, |n| n.get()),
             queue: 8,
             max_body_bytes: 50_000_000,
-            max_pixels: 100_000_000,
+            max_pixels: rmbg_ultra::params::MAX_PIXELS,
             timeout: Duration::from_secs(120),
             token: None,
             default_method: None,

@@ -1,10 +1,11 @@
-//! The parameters of `POST /v1/remove`, from the query string and/or multipart form fields, with
-//! the CLI's option names (`black-point` and `black_point` alike) and the node's ranges.
+//! The parameters of `POST /v1/remove`, from the query string and/or multipart form fields: the
+//! library's parameter table under the CLI's option names (`black-point` and `black_point` alike),
+//! parsed and checked by the table, plus the service's own output parameters.
 
 use crate::error::ApiError;
 use rmbg_ultra::encode::Format;
-use rmbg_ultra::params::{BLACK_POINT_RANGE, DILATE_RANGE, ERODE_RANGE, MAX_MEGAPIXELS_RANGE, WHITE_POINT_RANGE};
 use rmbg_ultra::foreground::ForegroundMethod;
+use rmbg_ultra::params::{self, Param};
 use rmbg_ultra::{DetailMethod, Params};
 use std::collections::BTreeSet;
 
@@ -32,22 +33,19 @@ pub struct RequestSpec {
     pub fast: bool,
 }
 
-/// Every accepted parameter name (after `-` → `_`), for the "unknown parameter" message.
-pub const KNOWN: &[&str] = &[
-    "method",
-    "erode",
-    "dilate",
-    "black_point",
-    "white_point",
-    "no_detail",
-    "max_megapixels",
-    "profile",
-    "fast",
-    "foreground",
-    "background",
-    "output",
-    "format",
-];
+/// The service's own parameters: what comes back and in which form.
+const OUTPUT_PARAMETERS: [&str; 3] = ["background", "output", "format"];
+
+/// Every accepted parameter name (after `-` → `_`), for the "unknown parameter" message: the
+/// table's under the name the CLI gives them (`no_detail` for process_detail), but the device,
+/// which is the server's (`serve --device`), then the output parameters.
+pub fn known() -> Vec<&'static str> {
+    let removal = params::TABLE.into_iter().filter(|p| p.name() != params::DEVICE.name).map(|p| match p {
+        Param::Bool(b) => b.off_flag.unwrap_or(b.name),
+        other => other.name(),
+    });
+    removal.chain(OUTPUT_PARAMETERS).collect()
+}
 
 /// Collects `name=value` pairs (query first, then form fields) into a spec. Unknown or repeated
 /// names and out-of-range values are errors naming the parameter, the value and what is allowed.
@@ -89,10 +87,11 @@ impl SpecBuilder {
 
     pub fn set(&mut self, raw_name: &str, value: &str) -> Result<(), ApiError> {
         let norm = canonical(raw_name);
-        let Some(&name) = KNOWN.iter().find(|k| **k == norm) else {
+        let known = known();
+        let Some(&name) = known.iter().find(|k| **k == norm) else {
             return Err(ApiError::bad_parameter(format!(
                 "unknown parameter {raw_name:?}: known parameters are {} (`-` and `_` are interchangeable; the image goes in the body or in multipart field `file`)",
-                KNOWN.join(", ")
+                known.join(", ")
             )));
         };
         if !self.seen.insert(name) {
@@ -100,26 +99,18 @@ impl SpecBuilder {
         }
         let value = value.trim();
         let p = &mut self.spec.params;
+        let lib = |e: rmbg_ultra::Error| ApiError::from_lib(&e);
         match name {
-            "method" => {
-                self.method = Some(value.parse().map_err(|_| {
-                    ApiError::bad_parameter(format!(
-                        "invalid method = {value:?}: allowed {}",
-                        DetailMethod::ALL.iter().map(|m| format!("{} ({})", m.node_name(), m.id())).collect::<Vec<_>>().join(", ")
-                    ))
-                })?)
-            }
-            "erode" => p.detail_erode = int(name, value, ERODE_RANGE)?,
-            "dilate" => p.detail_dilate = int(name, value, DILATE_RANGE)?,
-            "black_point" => p.black_point = float(name, value, BLACK_POINT_RANGE)?,
-            "white_point" => p.white_point = float(name, value, WHITE_POINT_RANGE)?,
-            "max_megapixels" => p.max_megapixels = float(name, value, MAX_MEGAPIXELS_RANGE)?,
-            "no_detail" => p.process_detail = !boolean(name, value)?,
-            "fast" => self.fast = Some(boolean(name, value)?),
-            "profile" => p.profile = value.parse().map_err(|e: rmbg_ultra::Error| ApiError::bad_parameter(e.to_string()))?,
-            "foreground" => {
-                self.foreground = Some(value.parse().map_err(|e: rmbg_ultra::Error| ApiError::bad_parameter(e.to_string()))?)
-            }
+            n if n == params::METHOD.name => self.method = Some(value.parse().map_err(lib)?),
+            n if n == params::ERODE.name => p.detail_erode = params::ERODE.parse(value).map_err(lib)?,
+            n if n == params::DILATE.name => p.detail_dilate = params::DILATE.parse(value).map_err(lib)?,
+            n if n == params::BLACK_POINT.name => p.black_point = params::BLACK_POINT.parse(value).map_err(lib)?,
+            n if n == params::WHITE_POINT.name => p.white_point = params::WHITE_POINT.parse(value).map_err(lib)?,
+            n if n == params::MAX_MEGAPIXELS.name => p.max_megapixels = params::MAX_MEGAPIXELS.parse(value).map_err(lib)?,
+            n if Some(n) == params::PROCESS_DETAIL.off_flag => p.process_detail = params::PROCESS_DETAIL.parse_off(value).map_err(lib)?,
+            n if n == params::FAST.name => self.fast = Some(params::FAST.parse(value).map_err(lib)?),
+            n if n == params::PROFILE.name => p.profile = value.parse().map_err(lib)?,
+            n if n == params::FOREGROUND.name => self.foreground = Some(value.parse().map_err(lib)?),
             "background" => {
                 self.spec.background =
                     Some(rmbg_ultra::compose::parse_color(value).map_err(|e| ApiError::bad_parameter(e.to_string()))?)
@@ -140,7 +131,7 @@ impl SpecBuilder {
                 self.spec.format =
                     value.parse().map_err(|_| ApiError::bad_parameter(format!("invalid format = {value:?}: allowed png, webp, tiff")))?
             }
-            _ => unreachable!("every KNOWN name is handled"),
+            _ => unreachable!("every known() name is handled"),
         }
         Ok(())
     }
@@ -174,37 +165,13 @@ impl SpecBuilder {
     }
 }
 
+/// Our name for `name`: `-` as `_`, and the node's own input names work too (`detail_erode`), except
+/// `process_detail`, whose value would mean the opposite of the `no_detail` a request gives.
 fn canonical(name: &str) -> String {
     let n = name.trim().to_ascii_lowercase().replace('-', "_");
-    // The node's own input names work too.
-    match n.as_str() {
-        "detail_method" => "method".into(),
-        "detail_erode" => "erode".into(),
-        "detail_dilate" => "dilate".into(),
+    match params::find(&n) {
+        Some(p) if p.node() == Some(n.as_str()) && !matches!(p, Param::Bool(_)) => p.name().to_string(),
         _ => n,
-    }
-}
-
-fn int(name: &str, value: &str, (lo, hi): (u32, u32)) -> Result<u32, ApiError> {
-    match value.parse::<i64>() {
-        Ok(v) if v >= lo as i64 && v <= hi as i64 => Ok(v as u32),
-        _ => Err(ApiError::bad_parameter(format!("invalid {name} = {value:?}: allowed integers {lo}..={hi}"))),
-    }
-}
-
-fn float(name: &str, value: &str, (lo, hi): (f64, f64)) -> Result<f64, ApiError> {
-    match value.parse::<f64>() {
-        Ok(v) if v.is_finite() && v >= lo && v <= hi => Ok(v),
-        _ => Err(ApiError::bad_parameter(format!("invalid {name} = {value:?}: allowed {lo}..={hi}"))),
-    }
-}
-
-fn boolean(name: &str, value: &str) -> Result<bool, ApiError> {
-    match value.to_ascii_lowercase().as_str() {
-        // A bare `?no_detail` means yes, as the CLI flag does.
-        "" | "1" | "true" | "yes" | "on" => Ok(true),
-        "0" | "false" | "no" | "off" => Ok(false),
-        _ => Err(ApiError::bad_parameter(format!("invalid {name} = {value:?}: allowed true, false (1, 0, yes, no, on, off)"))),
     }
 }
 
@@ -276,14 +243,23 @@ mod tests {
     }
 
     #[test]
+    fn the_known_parameters_are_the_tables_but_the_device_then_the_outputs() {
+        let want = ["method", "erode", "dilate", "black_point", "white_point", "no_detail", "max_megapixels", "profile", "foreground", "fast"];
+        assert_eq!(known(), [&want[..], &OUTPUT_PARAMETERS[..]].concat());
+        assert_eq!((canonical("Detail-Erode"), canonical("detail_method"), canonical("process_detail")), ("erode".into(), "method".into(), "process_detail".into()));
+    }
+
+    #[test]
     fn errors_name_parameter_value_and_range() {
         for (q, want) in [
-            ("erode=0", "invalid erode = \"0\": allowed integers 1..=255"),
+            ("erode=0", "invalid erode = \"0\": allowed 1..=255"),
             ("dilate=x", "invalid dilate = \"x\""),
             ("black_point=0.99", "invalid black_point = \"0.99\": allowed 0.01..=0.98"),
             ("white-point=NaN", "invalid white_point = \"NaN\": allowed 0.02..=0.99"),
             ("max_megapixels=1000", "allowed 1..=999"),
-            ("method=Magic", "GuidedFilter (guided-filter)"),
+            ("method=Magic", "invalid method = Magic: allowed VITMatte (vitmatte), "),
+            ("device=cpu", "unknown parameter \"device\""),
+            ("process_detail=true", "unknown parameter \"process_detail\""),
             ("output=both", "allowed cutout, premultiplied, mask"),
             ("profile=best", "invalid profile = best: allowed node, quality"),
             ("foreground=fast", "invalid foreground"),

@@ -31,9 +31,23 @@ __version__ = _native.__version__
 RmbgUltraError = _native.RmbgUltraError
 DecodeError = _native.DecodeError
 DEFAULT_SEGMENTATION = _native.DEFAULT_SEGMENTATION
-METHODS = list(_native.METHODS)
-PROFILES = ["quality", "node"]
-FOREGROUNDS = ["ml", "blur", "off"]
+MAX_PIXELS = _native.MAX_PIXELS
+
+# The library's parameter table: names, defaults and lists as the CLI has them.
+_PARAMS = {p["name"]: p for p in _native.PARAMS}
+_DEFAULT = {name: p["default"] for name, p in _PARAMS.items()}
+
+
+def _choices(name):
+    """A parameter's names, its default first."""
+    choices = list(_PARAMS[name]["choices"])
+    return sorted(choices, key=lambda c: c != _DEFAULT[name])
+
+
+METHODS = _choices("method")
+PROFILES = _choices("profile")
+FOREGROUNDS = _choices("foreground")
+DEVICES = _choices("device")
 SETUP_COMMAND = "python -m rmbg_ultra setup"
 
 
@@ -86,24 +100,30 @@ def _as_image(image):
     return np.ascontiguousarray(image)
 
 
-class Remover:
-    """Removes backgrounds with fixed parameters; the models are loaded once, here.
+def _ranges(*names):
+    return ", ".join(f"{n} ({_PARAMS[n]['min']:g}..={_PARAMS[n]['max']:g})" for n in names)
 
-    profile: "quality" (default) or "node" (the ComfyUI node exactly). method: the detail method,
-    VITMatte, VITMatte(local), vitmatte-base-composition-1k, PyMatting, GuidedFilter (or the CLI's
-    ids: vitmatte, pymatting, guided-filter, ...); None (default): the profile's, PyMatting for
-    quality (GuidedFilter with fast=True) and VITMatte for node. seg_model: a model id or an .onnx path.
-    device: auto, cpu or cuda. erode, dilate (1..=255), black_point (0.01..=0.98), white_point
-    (0.02..=0.99), max_megapixels (1..=999), process_detail (False: the CLI's --no-detail),
-    foreground (ml, blur, off; None: the profile's), fast (the quality profile on the int8 model),
-    matting_model, comfyui_models, strict_device: as the CLI's options. offline: never download
-    (a missing model or runtime raises, naming the command that installs it).
+
+class Remover:
+    __doc__ = f"""Removes backgrounds with fixed parameters; the models are loaded once, here.
+
+    profile: {" or ".join(map(repr, PROFILES))} (the first is the default; "node" is the ComfyUI node
+    exactly). method: the detail method, {", ".join(METHODS)} (or the CLI's ids: vitmatte, pymatting,
+    guided-filter, ...); None (default): the profile's, PyMatting for quality (GuidedFilter with
+    fast=True) and VITMatte for node. seg_model: a model id or an .onnx path. device: {", ".join(DEVICES)}.
+    {_ranges("erode", "dilate", "black_point", "white_point", "max_megapixels")},
+    process_detail (False: the CLI's --no-detail), foreground ({", ".join(FOREGROUNDS)}; None: the
+    profile's), fast (the quality profile on the int8 model), matting_model, comfyui_models,
+    strict_device: as the CLI's options. offline: never download (a missing model or runtime raises,
+    naming the command that installs it).
     """
 
-    def __init__(self, profile="quality", method=None, seg_model=DEFAULT_SEGMENTATION, device="auto", *,
-                 erode=6, dilate=6, black_point=0.01, white_point=0.99, process_detail=True, max_megapixels=2.0,
-                 foreground=None, fast=False, matting_model=None, comfyui_models=None, strict_device=False,
-                 offline=False):
+    def __init__(self, profile=_DEFAULT["profile"], method=_DEFAULT["method"], seg_model=DEFAULT_SEGMENTATION,
+                 device=_DEFAULT["device"], *, erode=_DEFAULT["erode"], dilate=_DEFAULT["dilate"],
+                 black_point=_DEFAULT["black_point"], white_point=_DEFAULT["white_point"],
+                 process_detail=_DEFAULT["process_detail"], max_megapixels=_DEFAULT["max_megapixels"],
+                 foreground=_DEFAULT["foreground"], fast=_DEFAULT["fast"], matting_model=None, comfyui_models=None,
+                 strict_device=False, offline=False):
         try:
             ensure_runtime(allow_fetch=not offline)
             self._native = _native.ImageRemover(
@@ -176,7 +196,7 @@ class Remover:
         return results
 
 
-def decode(data, *, max_pixels=100_000_000, name=None):
+def decode(data, *, max_pixels=MAX_PIXELS, name=None):
     """An image file's bytes (JPEG, PNG, WebP, TIFF, BMP, GIF) → uint8 RGB [H, W, 3], exactly as
     the CLI decodes the file (EXIF orientation applied; alpha dropped, grey replicated). Raises
     DecodeError for a corrupt, truncated, unsupported or too large (> max_pixels) image, with
@@ -228,4 +248,5 @@ def _forward_logs():
 
 
 __all__ = ["Remover", "decode", "encode", "setup", "fetch", "cache_root", "ensure_runtime", "RmbgUltraError",
-           "DecodeError", "ModelNotFound", "METHODS", "PROFILES", "FOREGROUNDS", "DEFAULT_SEGMENTATION"]
+           "DecodeError", "ModelNotFound", "METHODS", "PROFILES", "FOREGROUNDS", "DEVICES", "DEFAULT_SEGMENTATION",
+           "MAX_PIXELS"]

@@ -5,22 +5,15 @@
     python -m rmbg_ultra where            the runtime and cache the package uses
 """
 
-import argparse
 import logging
 import sys
 
 import rmbg_ultra
+from rmbg_ultra_comfyui.commands import setup_parser
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(prog="python -m rmbg_ultra", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = ap.add_subparsers(dest="cmd", required=True)
-    s = sub.add_parser("setup")
-    s.add_argument("--cuda", action="store_true", help="the CUDA 13 build of ONNX Runtime (about 300 MB)")
-    f = sub.add_parser("fetch")
-    f.add_argument("id")
-    sub.add_parser("where")
+    ap, _ = setup_parser("python -m rmbg_ultra", __doc__)
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:

@@ -55,7 +55,7 @@ class RmbgUltra:
     `format` and `max_pixels` are `rmbg_ultra.Remover`'s.
     """
 
-    def __init__(self, *, save_mask=False, format="png", max_pixels=100_000_000, **remover_options):
+    def __init__(self, *, save_mask=False, format="png", max_pixels=rmbg_ultra.MAX_PIXELS, **remover_options):
         self.save_mask = save_mask
         self.format = format
         self.max_pixels = max_pixels

@@ -14,13 +14,13 @@ from rmbg_ultra_comfyui import NODE_CLASS_MAPPINGS, NODE_DISPLAY_NAME_MAPPINGS
 __all__ = ["NODE_CLASS_MAPPINGS", "NODE_DISPLAY_NAME_MAPPINGS"]
 """
 
-import argparse
 import logging
 import os
 import sys
 from pathlib import Path
 
 from . import _native, convert, models
+from .commands import setup_parser
 
 # What the commands raise for a reason the user can act on: told in one line, not a traceback.
 EXPECTED = (_native.RmbgUltraError, models.ModelNotFound, convert.ConversionError)
@@ -41,16 +41,9 @@ def fetch(model_id):
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(prog="python -m rmbg_ultra_comfyui", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = ap.add_subparsers(dest="cmd", required=True)
-    s = sub.add_parser("setup")
-    s.add_argument("--cuda", action="store_true", help="the CUDA 13 build of ONNX Runtime (about 300 MB)")
-    f = sub.add_parser("fetch")
-    f.add_argument("id")
+    ap, sub = setup_parser("python -m rmbg_ultra_comfyui", __doc__)
     c = sub.add_parser("convert")
     c.add_argument("folder", type=Path)
-    sub.add_parser("where")
     i = sub.add_parser("install-node")
     i.add_argument("comfyui", type=Path, help="the ComfyUI folder (the one holding custom_nodes/)")
     args = ap.parse_args(argv)

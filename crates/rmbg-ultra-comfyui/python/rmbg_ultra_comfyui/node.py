@@ -14,9 +14,13 @@ log = logging.getLogger("rmbg_ultra")
 
 NODE_NAME = "LayerMask: RmBgUltra V2"
 DISPLAY_NAME = "LayerMask: RmBgUltra V2 (rmbg-ultra)"
-METHODS = ["VITMatte", "VITMatte(local)", "vitmatte-base-composition-1k", "PyMatting", "GuidedFilter"]
-DEVICES = ["cuda", "cpu"]
-PROFILES = list(_native.PROFILES)
+
+# The library's parameter table: the node's inputs (those with a `node` name, in the order of its
+# widgets) and ours. Names, ranges, steps, defaults and lists are read from it, never written here.
+PARAMS = {p["name"]: p for p in _native.PARAMS}
+METHODS = list(PARAMS["method"]["node_choices"])
+DEVICES = list(PARAMS["device"]["node_choices"])
+PROFILES = list(PARAMS["profile"]["node_choices"])
 
 _LEVELS = {"ERROR": logging.ERROR, "WARN": logging.WARNING, "INFO": logging.INFO}
 
@@ -57,6 +61,23 @@ def _as_frames(image):
     return frames, lambda a: a
 
 
+def _bound(x):
+    """The original writes whole bounds as ints (max_megapixels: "min": 1, "max": 999)."""
+    return int(x) if float(x).is_integer() else x
+
+
+def _widget(p):
+    """One of the node's inputs as INPUT_TYPES gives it, with the original's keys in its order."""
+    if p["kind"] == "COMBO":
+        return (list(p["node_choices"]),)
+    options = {"default": p["default"]}
+    if p["kind"] in ("INT", "FLOAT"):
+        options.update(min=_bound(p["min"]), max=_bound(p["max"]), step=p["step"])
+    if p.get("slider"):
+        options["display"] = "slider"
+    return (p["kind"], options)
+
+
 class RmBgUltraV2:
     """Removes the background like ComfyUI_LayerStyle's RmBgUltra V2 (same inputs, outputs and
     results), with the rmbg-ultra library: models loaded once, no PyTorch inference."""
@@ -66,20 +87,10 @@ class RmBgUltraV2:
 
     @classmethod
     def INPUT_TYPES(cls):
-        method_list = list(METHODS)
-        device_list = list(DEVICES)
+        required = {"image": ("IMAGE",)}
+        required.update((p["node"], _widget(p)) for p in _native.PARAMS if p["node"])
         return {
-            "required": {
-                "image": ("IMAGE",),
-                "detail_method": (method_list,),
-                "detail_erode": ("INT", {"default": 6, "min": 1, "max": 255, "step": 1}),
-                "detail_dilate": ("INT", {"default": 6, "min": 1, "max": 255, "step": 1}),
-                "black_point": ("FLOAT", {"default": 0.01, "min": 0.01, "max": 0.98, "step": 0.01, "display": "slider"}),
-                "white_point": ("FLOAT", {"default": 0.99, "min": 0.02, "max": 0.99, "step": 0.01, "display": "slider"}),
-                "process_detail": ("BOOLEAN", {"default": True}),
-                "device": (device_list,),
-                "max_megapixels": ("FLOAT", {"default": 2.0, "min": 1, "max": 999, "step": 0.1}),
-            },
+            "required": required,
             "optional": {
                 # Last and optional: workflows saved without it load unchanged and use RMBG-1.4,
                 # the original's model.
@@ -91,7 +102,7 @@ class RmBgUltraV2:
                 # Optional with the original's behaviour as default, so saved workflows give what
                 # they gave.
                 "profile": (list(PROFILES), {
-                    "default": "node",
+                    "default": PROFILES[0],
                     "tooltip": "node: exactly the original node's output. quality: the network's soft mask "
                                "refined only around the edge, with the foreground colour estimated under it "
                                "(no background pieces, no colour fringe).",
@@ -106,7 +117,7 @@ class RmBgUltraV2:
     DESCRIPTION = __doc__
 
     def rmbg_ultra_v2(self, image, detail_method, detail_erode, detail_dilate, black_point, white_point,
-                      process_detail, device, max_megapixels, seg_model=models.SEG_MODELS[0], profile="node"):
+                      process_detail, device, max_megapixels, seg_model=models.SEG_MODELS[0], profile=PROFILES[0]):
         start = time.perf_counter()
         if device not in DEVICES:
             raise ValueError(f"invalid device = {device}: allowed {', '.join(DEVICES)}")
@@ -118,12 +129,12 @@ class RmBgUltraV2:
         if frames.ndim != 4 or frames.shape[0] == 0:
             raise ValueError(f"image: expected an IMAGE batch [B,H,W,C], got shape {tuple(frames.shape)}")
         n, h, w, _ = frames.shape
-        params = (detail_method, int(detail_erode), int(detail_dilate), float(black_point), float(white_point),
-                  bool(process_detail), float(max_megapixels))
+        params = _native.NodeParams(detail_method, int(detail_erode), int(detail_dilate), float(black_point),
+                                    float(white_point), bool(process_detail), float(max_megapixels), profile)
         try:
             remover = models.get_remover(seg_model, device, detail_method)
             try:
-                remover.prepare(*params, profile=profile)
+                remover.prepare(params)
             except _native.RmbgUltraError as e:
                 raise models.explain_matting_error(detail_method, e) from None
         finally:
@@ -136,7 +147,7 @@ class RmBgUltraV2:
         for i in range(n):
             interrupted()  # the user's Cancel, honoured between frames
             try:
-                remover.process(frames[i], image_out[i], mask_out[i], *params, profile=profile)
+                remover.process(frames[i], image_out[i], mask_out[i], params)
             finally:
                 forward_logs()
             if pbar is not None:

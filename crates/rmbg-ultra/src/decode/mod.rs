@@ -40,13 +40,13 @@ use std::path::Path;
 /// Limits applied before decoding.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DecodeLimits {
-    /// Largest accepted width × height (default 100 000 000). Checked from the file header.
+    /// Largest accepted width × height (default [`crate::params::MAX_PIXELS`]). Checked from the file header.
     pub max_pixels: u64,
 }
 
 impl Default for DecodeLimits {
     fn default() -> Self {
-        DecodeLimits { max_pixels: 100_000_000 }
+        DecodeLimits { max_pixels: crate::params::MAX_PIXELS }
     }
 }
 
