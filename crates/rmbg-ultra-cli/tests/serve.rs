@@ -4,10 +4,8 @@
 //! The server runs in a child process that gets a real signal: the `rmbg-ultra serve` binary (or
 //! the one `RMBG_ULTRA_BIN` names).
 
-#[path = "../../rmbg-ultra-server/tests/common/mod.rs"]
-mod common;
-
-use common::*;
+use rmbg_ultra_test_support::http::{get, metric, png, post_image};
+use rmbg_ultra_test_support::tiny_segmentation_model as tiny_model;
 use std::io::{BufRead, BufReader};
 use std::net::{SocketAddr, TcpStream};
 use std::process::{Child, Command, Stdio};

@@ -28,12 +28,19 @@ create_exception!(
     "An image file that cannot be decoded; `kind` says why: empty, too_large, over_decoder_limits, \
      unrecognised, unsupported, truncated or corrupt."
 );
+create_exception!(
+    _native,
+    ModelNotFound,
+    RmbgUltraError,
+    "A model file found nowhere: `model` is the id or path asked for, `searched` every place looked in."
+);
 
 fn to_py(e: rmbg_ultra::Error) -> PyErr {
     use rmbg_ultra::Error as E;
     let err = match &e {
         E::InvalidParameter { .. } => PyValueError::new_err(e.to_string()),
         E::Decode { .. } => DecodeError::new_err(e.to_string()),
+        E::ModelNotFound { .. } => ModelNotFound::new_err(e.to_string()),
         E::Io { .. } | E::Model { .. } | E::Runtime { .. } | E::Refine { .. } | E::Encode { .. } | E::Other(_) => {
             RmbgUltraError::new_err(e.to_string())
         }
@@ -44,8 +51,15 @@ fn to_py(e: rmbg_ultra::Error) -> PyErr {
         let value = err.value(py);
         let _ = value.setattr("reason", e.without_hint());
         let _ = value.setattr("hint", e.hint());
-        if let E::Decode { kind, .. } = &e {
-            let _ = value.setattr("kind", kind.id());
+        match &e {
+            E::Decode { kind, .. } => {
+                let _ = value.setattr("kind", kind.id());
+            }
+            E::ModelNotFound { id, searched, .. } => {
+                let _ = value.setattr("model", id);
+                let _ = value.setattr("searched", searched.clone());
+            }
+            _ => {}
         }
     });
     err
@@ -57,6 +71,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add("RmbgUltraError", m.py().get_type::<RmbgUltraError>())?;
     m.add("DecodeError", m.py().get_type::<DecodeError>())?;
+    m.add("ModelNotFound", m.py().get_type::<ModelNotFound>())?;
     // The parameter table, from which the node's INPUT_TYPES and the package's lists are built.
     m.add("PARAMS", params::table_for_python(m.py())?)?;
     m.add("METHODS", (table::METHOD.choices)())?;

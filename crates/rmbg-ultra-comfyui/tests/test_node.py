@@ -370,12 +370,16 @@ def test_matting_advice_replaces_the_library_hint():
     """The extension hands the library's message without its CLI advice as `reason`; the node's
     message is built from that, never from the advice."""
     reason = "model vitmatte-small: no ONNX file found; searched: /m/vitmatte (missing)"
-    error = _native.RmbgUltraError(f"{reason} (run `rmbg-ultra models fetch vitmatte-small`)")
+    error = _native.ModelNotFound(f"{reason} (run `rmbg-ultra models fetch vitmatte-small`)")
     error.reason = reason
     msg = str(models.explain_matting_error("VITMatte(local)", error))
     assert msg.endswith(f"rmbg-ultra: {reason}") and "rmbg-ultra models fetch" not in msg, msg
     assert "never downloads" in msg, msg
     assert models.explain_matting_error("GuidedFilter", error) is error
+    # Chosen by the exception's type, not its words: another library error passes through.
+    other = _native.RmbgUltraError(f"{reason} (run `rmbg-ultra models fetch vitmatte-small`)")
+    other.reason = reason
+    assert models.explain_matting_error("VITMatte(local)", other) is other
 
 
 def _fetch_command(tmp_path, **env_over):

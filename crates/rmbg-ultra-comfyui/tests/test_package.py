@@ -184,8 +184,10 @@ def test_missing_model_names_the_command_that_fetches_it(tmp_path, monkeypatch):
     assert "isnet-general" in msg and "not installed" in msg and str(tmp_path / "empty-cache") in msg, msg
     assert "`rmbg-ultra models fetch isnet-general`" in msg and "`python -m rmbg_ultra fetch isnet-general`" in msg, msg
     assert isinstance(e.value, rmbg_ultra.RmbgUltraError)
-    with pytest.raises(rmbg_ultra.ModelNotFound, match=r"no-such\.onnx: neither a known model id nor an existing file"):
+    assert e.value.model == "isnet-general" and any(str(tmp_path / "empty-cache") in p for p in e.value.searched), vars(e.value)
+    with pytest.raises(rmbg_ultra.ModelNotFound, match=r"no-such\.onnx: neither a known model id nor an existing file") as e:
         rmbg_ultra.Remover(seg_model=str(tmp_path / "no-such.onnx"), offline=True)
+    assert e.value.searched == [], vars(e.value)
 
 
 def test_decode_errors_name_the_file():

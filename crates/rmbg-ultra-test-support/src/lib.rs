@@ -1,9 +1,11 @@
 //! What the rmbg-ultra test suites and benchmarks share: paths of the test data, the pinned Python
 //! reference, `.npy` exchange with it, fresh seeds, comparisons and the tiny ONNX fixtures.
-//! What only one suite needs (the service's HTTP client, say) stays in that suite's `tests/common`.
+//! [`http`] is the service's client side, shared by the service's tests and the CLI's `serve` test;
+//! what only one suite needs stays in that suite's `tests/common`.
 
 mod compare;
 mod fixtures;
+pub mod http;
 mod images;
 mod npy;
 mod paths;

@@ -51,9 +51,9 @@ DEVICES = _choices("device")
 SETUP_COMMAND = "python -m rmbg_ultra setup"
 
 
-class ModelNotFound(RmbgUltraError):
-    """A model is neither installed nor allowed to be fetched; the message names the command that
-    fetches it."""
+# A model neither installed nor allowed to be fetched: the message names the command that fetches it;
+# `model` is the id or path asked for and `searched` every place looked in.
+ModelNotFound = _native.ModelNotFound
 
 
 def _from_python(message: str) -> str:
@@ -63,10 +63,12 @@ def _from_python(message: str) -> str:
 
 
 def _explained(error: RmbgUltraError) -> RmbgUltraError:
-    message = _from_python(str(error))
-    if type(error) is RmbgUltraError and ("no ONNX file found; searched:" in message or "neither a known model id" in message):
-        return ModelNotFound(message)
-    return type(error)(message)
+    """The same exception (type and attributes) with the CLI's advice worded for Python."""
+    explained = type(error)(_from_python(str(error)))
+    for attr in ("reason", "hint", "kind", "model", "searched"):
+        if hasattr(error, attr):
+            setattr(explained, attr, getattr(error, attr))
+    return explained
 
 
 _runtime_lock = threading.Lock()

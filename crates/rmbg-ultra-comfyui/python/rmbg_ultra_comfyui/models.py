@@ -337,7 +337,7 @@ def explain_matting_error(method, error):
         return error
     reason = library_reason(error)
     name = VITMATTE_FOLDERS[method]
-    if "no ONNX file found" in reason:
+    if isinstance(error, _native.ModelNotFound):
         return ModelNotFound(
             f"{method}: ViTMatte model not found. To provide it, {vitmatte_place(name)}, then run the workflow "
             f"again; or, where Hugging Face is reachable, run `python -m rmbg_ultra_comfyui fetch {VITMATTE_IDS[name]}` "
