@@ -187,14 +187,14 @@ pub fn run(args: RemoveArgs, quiet: bool) -> Result<ExitCode> {
     let params = Params {
         profile: args.profile,
         foreground: args.foreground.unwrap_or(args.profile.default_foreground()),
-        method: args.method.unwrap_or(args.profile.default_method(args.fast)),
         detail_erode: args.erode,
         detail_dilate: args.dilate,
         black_point: args.black_point,
         white_point: args.white_point,
-        process_detail: !args.no_detail,
         max_megapixels: args.max_megapixels,
-    };
+        ..Params::for_profile(args.profile)
+    }
+    .with_detail(args.method, args.fast, !args.no_detail);
     params.validate()?;
     let naming = Naming { format: args.format, cutout: !args.only_mask, mask: args.only_mask || args.save_mask };
     let jobs = plan(&args.inputs, &args.output, &naming)?;

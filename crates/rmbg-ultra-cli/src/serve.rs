@@ -52,7 +52,7 @@ pub struct ServeArgs {
 
     /// Detail method of requests that name none (`method=` overrides per request): VITMatte,
     /// VITMatte(local), vitmatte-base-composition-1k, PyMatting, GuidedFilter (or their ids).
-    /// Default: the request's profile's, PyMatting for quality (GuidedFilter with fast) and VITMatte
+    /// Default: the request's profile's, PyMatting for quality (none with fast: the soft mask) and VITMatte
     /// (the node's) for node.
     #[arg(long, short, value_parser = parse_method)]
     pub method: Option<DetailMethod>,
@@ -111,8 +111,9 @@ pub fn run(args: ServeArgs) -> Result<()> {
     }
     for profile in rmbg_ultra::Profile::ALL {
         let fast = config.default_fast && profile == rmbg_ultra::Profile::Quality;
-        let method = config.default_method.unwrap_or(profile.default_method(fast));
-        if let Err(e) = remover.prepare(&Params { method, ..Params::for_profile(profile) }) {
+        let params = Params::for_profile(profile).with_detail(config.default_method, fast, true);
+        let method = params.method;
+        if let Err(e) = remover.prepare(&params) {
             tracing::warn!(
                 "the default method {method} of profile {profile} is not available ({e}); such requests must name another one (method=GuidedFilter), or start with --method"
             );

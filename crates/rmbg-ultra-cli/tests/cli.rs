@@ -261,10 +261,12 @@ fn the_default_method_is_the_profiles() {
     assert!(named.status.success(), "{}", stderr(&named));
     let read = |name: &str| std::fs::read(dir.path().join(name).join("animal.png")).unwrap();
     assert_eq!(read("default"), read("named"), "the quality profile's default is PyMatting");
-    // --fast refines with GuidedFilter unless told otherwise (isnet-general-int8: scripts/test.sh).
+    // --fast keeps the int8 network's soft mask unless a method is named (isnet-general-int8: scripts/test.sh).
     assert!(cut("fast", &["--fast"]).status.success());
+    assert!(cut("fast-no-detail", &["--fast", "--no-detail"]).status.success());
     assert!(cut("fast-named", &["--fast", "--method", "guided-filter"]).status.success());
-    assert_eq!(read("fast"), read("fast-named"), "--fast defaults to GuidedFilter");
+    assert_eq!(read("fast"), read("fast-no-detail"), "--fast refines nothing by default");
+    assert_ne!(read("fast"), read("fast-named"), "--fast --method guided-filter refines");
 
     // The node's default is VITMatte: only a ViTMatte method reads --matting-model, and a missing
     // file there fails, naming it.

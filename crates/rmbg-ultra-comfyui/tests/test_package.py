@@ -100,6 +100,7 @@ def test_the_default_method_is_the_profiles(tiny_seg):
     """As the CLI: no method named is PyMatting under the quality profile (it needs no download)."""
     remover = rmbg_ultra.Remover(seg_model=tiny_seg, device="cpu", offline=True)
     assert (remover.params["profile"], remover.params["method"]) == ("quality", "PyMatting")
+    assert remover.params["process_detail"] is True
 
 
 def test_any_rgb_array_like_is_accepted(fast_remover):

@@ -152,7 +152,7 @@ impl SpecBuilder {
         p.foreground = self.foreground.unwrap_or(p.profile.default_foreground());
         let quality = p.profile == rmbg_ultra::Profile::Quality;
         self.spec.fast = self.fast.unwrap_or(self.default_fast && quality);
-        p.method = self.method.or(self.default_method).unwrap_or(p.profile.default_method(self.spec.fast));
+        *p = p.clone().with_detail(self.method.or(self.default_method), self.spec.fast, p.process_detail);
         if self.spec.fast && !quality {
             return Err(ApiError::bad_parameter(
                 "fast=true runs the int8 model, which only the quality profile uses: profile=node keeps the node's model, for parity",
@@ -203,13 +203,19 @@ mod tests {
 
     #[test]
     fn a_method_comes_from_the_request_then_the_server_then_the_profile() {
-        let method = |q: &str, server: Option<DetailMethod>| {
+        let detail = |q: &str, server: Option<DetailMethod>| {
             let mut b = SpecBuilder::new(server, false);
             b.set_query(q).unwrap();
-            b.build().unwrap().params.method
+            let p = b.build().unwrap().params;
+            p.process_detail.then_some(p.method)
         };
+        let method = |q: &str, server: Option<DetailMethod>| detail(q, server).expect("a method refines");
         assert_eq!(method("", None), DetailMethod::PyMatting);
-        assert_eq!(method("fast=true", None), DetailMethod::GuidedFilter);
+        // fast keeps the int8 network's soft mask unless a method is named, by the request or the server.
+        assert_eq!(detail("fast=true", None), None);
+        assert_eq!(detail("fast=true&method=guided-filter", None), Some(DetailMethod::GuidedFilter));
+        assert_eq!(detail("fast=true", Some(DetailMethod::PyMatting)), Some(DetailMethod::PyMatting));
+        assert_eq!(detail("method=guided-filter&no_detail", None), None);
         assert_eq!(method("profile=node", None), DetailMethod::VitMatte);
         assert_eq!(method("profile=node", Some(DetailMethod::GuidedFilter)), DetailMethod::GuidedFilter);
         // The order of the parameters does not matter.

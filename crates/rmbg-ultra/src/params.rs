@@ -105,16 +105,29 @@ impl Profile {
         }
     }
 
-    /// The detail method when none is named. The node's is VITMatte. `quality` takes the best method
-    /// that needs no download: closed-form matting in the band beats GuidedFilter and the soft mask
-    /// alone on the ground-truth benchmark (BENCHMARKS.md), and ViTMatte's weights are not on every
-    /// machine (a first run without them would fail). With `fast` (the int8 network) it takes
-    /// GuidedFilter: the closed-form solve would take more time than the int8 network saves.
+    /// The detail method when none is named and detail is processed. The node's is VITMatte.
+    /// `quality` takes the best method that needs no download: closed-form matting in the band beats
+    /// GuidedFilter and the soft mask alone on the ground-truth benchmark (BENCHMARKS.md), and
+    /// ViTMatte's weights are not on every machine (a first run without them would fail). With
+    /// `fast` it is GuidedFilter, the one that costs little next to the int8 network; but `fast`
+    /// refines nothing unless a method is named ([`Profile::detail`]).
     pub fn default_method(self, fast: bool) -> DetailMethod {
         match (self, fast) {
             (Profile::Node, _) => DetailMethod::VitMatte,
             (Profile::Quality, false) => DetailMethod::PyMatting,
             (Profile::Quality, true) => DetailMethod::GuidedFilter,
+        }
+    }
+
+    /// What refines the edge: the method a request names, else the profile's; `None` keeps the
+    /// network's mask. `fast` (the int8 network) names none: on the ground-truth benchmark the soft
+    /// mask alone scores better than GuidedFilter in the quality profile (SAD 112.9 against 116.9,
+    /// BENCHMARKS.md "Stop 17") and the closed-form solve would take more time than int8 saves.
+    pub fn detail(self, named: Option<DetailMethod>, fast: bool) -> Option<DetailMethod> {
+        match (named, self, fast) {
+            (Some(method), _, _) => Some(method),
+            (None, Profile::Quality, true) => None,
+            (None, profile, fast) => Some(profile.default_method(fast)),
         }
     }
 
@@ -351,8 +364,8 @@ pub const METHOD: ChoiceParam = ChoiceParam {
     default: None,
     help: "How the edge of the coarse mask is refined: VITMatte, VITMatte(local), vitmatte-base-composition-1k, PyMatting, \
            GuidedFilter (or the ids vitmatte, vitmatte-local, vitmatte-base, pymatting, guided-filter). Default: PyMatting for \
-           --profile quality (the best method that needs no download; GuidedFilter with --fast), VITMatte (the node's) for \
-           --profile node",
+           --profile quality (the best method that needs no download; with --fast none: the int8 network's soft mask), \
+           VITMatte (the node's) for --profile node",
 };
 
 pub const ERODE: IntParam = IntParam {
@@ -457,7 +470,8 @@ pub const FAST: BoolParam = BoolParam {
     default: false,
     off_flag: None,
     help: "The quality profile on the int8 model made from the segmentation model (isnet-general-int8, about 3x \
-           faster on CPU; made once on first use, see `rmbg-ultra models fetch`)",
+           faster on CPU; made once on first use, see `rmbg-ultra models fetch`), keeping its soft mask unless a \
+           method is named",
 };
 
 fn method_names() -> Vec<&'static str> {
@@ -609,23 +623,32 @@ impl Given<'_> {
     /// ([`in_node_terms`] gives the node's).
     pub fn params(&self) -> Result<Params> {
         let profile: Profile = self.profile.parse()?;
-        let method = self.method.map(str::parse::<DetailMethod>).transpose()?.unwrap_or(profile.default_method(self.fast));
+        let method = self.method.map(str::parse::<DetailMethod>).transpose()?;
         let foreground = self.foreground.map(str::parse::<ForegroundMethod>).transpose()?.unwrap_or(profile.default_foreground());
         Ok(Params {
             profile,
-            method,
             detail_erode: ERODE.check(self.erode)?,
             detail_dilate: DILATE.check(self.dilate)?,
             black_point: BLACK_POINT.check(self.black_point)?,
             white_point: WHITE_POINT.check(self.white_point)?,
-            process_detail: self.process_detail,
             max_megapixels: MAX_MEGAPIXELS.check(self.max_megapixels)?,
             foreground,
-        })
+            ..Params::for_profile(profile)
+        }
+        .with_detail(method, self.fast, self.process_detail))
     }
 }
 
 impl Params {
+    /// `method` and `process_detail` from what a front-end was given: the method named (or none),
+    /// `fast`, and whether detail is processed at all ([`Profile::detail`] decides the rest).
+    pub fn with_detail(self, named: Option<DetailMethod>, fast: bool, process_detail: bool) -> Self {
+        match self.profile.detail(named, fast) {
+            Some(method) => Params { method, process_detail, ..self },
+            None => Params { method: self.profile.default_method(fast), process_detail: false, ..self },
+        }
+    }
+
     /// Checks every value against the node's widget ranges; errors name the field (the node's name).
     /// The node does not require black_point < white_point; neither do we (PyMatting refuses it later).
     pub fn validate(&self) -> Result<()> {
@@ -822,7 +845,11 @@ mod tests {
         assert_eq!(node_defaults("node").params().unwrap(), Params::node());
         assert_eq!(node_defaults("quality").params().unwrap(), Params::default());
         let fast = Given { fast: true, ..node_defaults("quality") }.params().unwrap();
-        assert_eq!(fast.method, DetailMethod::GuidedFilter);
+        assert!(!fast.process_detail, "fast keeps the int8 network's soft mask");
+        let fast = Given { fast: true, method: Some("guided-filter"), ..node_defaults("quality") }.params().unwrap();
+        assert_eq!((fast.method, fast.process_detail), (DetailMethod::GuidedFilter, true));
+        let off = Given { method: Some("guided-filter"), process_detail: false, ..node_defaults("quality") }.params().unwrap();
+        assert!(!off.process_detail);
         let given = Given { method: Some("pymatting"), foreground: Some("blur"), ..node_defaults("node") }.params().unwrap();
         assert_eq!((given.method, given.foreground), (DetailMethod::PyMatting, ForegroundMethod::BlurFusion));
     }

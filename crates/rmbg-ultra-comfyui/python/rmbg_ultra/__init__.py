@@ -111,8 +111,8 @@ class Remover:
 
     profile: {" or ".join(map(repr, PROFILES))} (the first is the default; "node" is the ComfyUI node
     exactly). method: the detail method, {", ".join(METHODS)} (or the CLI's ids: vitmatte, pymatting,
-    guided-filter, ...); None (default): the profile's, PyMatting for quality (GuidedFilter with
-    fast=True) and VITMatte for node. seg_model: a model id or an .onnx path. device: {", ".join(DEVICES)}.
+    guided-filter, ...); None (default): the profile's, PyMatting for quality (none with fast=True:
+    the int8 network's soft mask) and VITMatte for node. seg_model: a model id or an .onnx path. device: {", ".join(DEVICES)}.
     {_ranges("erode", "dilate", "black_point", "white_point", "max_megapixels")},
     process_detail (False: the CLI's --no-detail), foreground ({", ".join(FOREGROUNDS)}; None: the
     profile's), fast (the quality profile on the int8 model), matting_model, comfyui_models,
