@@ -60,7 +60,7 @@ impl FromStr for ForegroundMethod {
         ForegroundMethod::ALL.into_iter().find(|m| m.id().eq_ignore_ascii_case(s.trim())).ok_or_else(|| Error::InvalidParameter {
             name: "foreground",
             value: s.to_string(),
-            allowed: "ml, blur, off".into(),
+            allowed: ForegroundMethod::ALL.map(ForegroundMethod::id).join(", "),
         })
     }
 }
