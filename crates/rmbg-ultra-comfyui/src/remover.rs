@@ -98,10 +98,11 @@ impl Job {
 }
 
 pub(crate) fn timings_dict<'py>(py: Python<'py>, t: &StageTimings) -> PyResult<Bound<'py, PyDict>> {
+    use rmbg_ultra::job::Stage;
     let d = PyDict::new(py);
-    d.set_item("segment", t.segment.as_secs_f64())?;
-    d.set_item("refine", t.refine.as_secs_f64())?;
-    d.set_item("compose", t.compose.as_secs_f64())?;
+    for (stage, took) in [(Stage::Segment, t.segment), (Stage::Refine, t.refine), (Stage::Compose, t.compose)] {
+        d.set_item(stage.name(), took.as_secs_f64())?;
+    }
     Ok(d)
 }
 
