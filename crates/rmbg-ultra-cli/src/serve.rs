@@ -3,7 +3,7 @@
 
 use anyhow::{Context, Result};
 use clap::Args;
-use rmbg_ultra::{DetailMethod, ModelArgs, Params, Remover};
+use rmbg_ultra::{params, DetailMethod, ModelArgs, Params, Remover};
 use rmbg_ultra_server::{Config, Server};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -50,11 +50,10 @@ pub struct ServeArgs {
     #[arg(long, env = "RMBG_ULTRA_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
 
-    /// Detail method of requests that name none (`method=` overrides per request): VITMatte,
-    /// VITMatte(local), vitmatte-base-composition-1k, PyMatting, GuidedFilter (or their ids).
-    /// Default: the request's profile's, PyMatting for quality (none with fast: the soft mask) and VITMatte
-    /// (the node's) for node.
-    #[arg(long, short, value_parser = parse_method)]
+    // Of requests that name none (`method=` overrides per request); the default is the request's
+    // profile's, as for `remove`.
+    #[arg(long, short, help = format!("Detail method of requests that name none (method= overrides it per request). {}", params::method_help()),
+          value_parser = parse_method)]
     pub method: Option<DetailMethod>,
 
     /// Quality-profile requests run the int8 model made from --seg-model unless they say
@@ -205,7 +204,7 @@ mod tests {
         assert_eq!(c.addr, "0.0.0.0:0".parse().unwrap());
         assert_eq!((c.workers, c.queue, c.max_body_bytes, c.max_connections), (3, 8, 1_500_000, 1024));
         assert_eq!(c.timeout, Duration::from_millis(2500));
-        assert_eq!((c.default_method, c.default_fast, c.token), (Some(DetailMethod::GuidedFilter), true, None));
+        assert_eq!((c.default_method, c.default_fast, c.token), (Some(DetailMethod::GUIDED_FILTER), true, None));
         assert_eq!(config(&[]).unwrap().workers, Config::default().workers);
     }
 

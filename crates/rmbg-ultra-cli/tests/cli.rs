@@ -355,7 +355,7 @@ fn premultiplied_and_picture_backgrounds_come_from_the_same_cutout() {
 fn help_explains_the_parameters_and_version_prints() {
     let o = run(&["remove", "--help"]);
     let help = String::from_utf8_lossy(&o.stdout);
-    for want in ["--profile", "[default: quality]", "--foreground", "--premultiplied", "--erode", "INTO the subject", "--dilate", "OUT into the background", "--black-point", "transparent", "--white-point", "opaque", "[default: 6]", "0.01..=0.98"] {
+    for want in ["--profile", "[default: quality]", "--foreground", "--premultiplied", "--erode", "INTO the subject", "--dilate", "OUT into the background", "--black-point", "transparent", "--white-point", "opaque", "[default: 6]", "0.01..=0.98", "VITMatte(local) (vitmatte-local)", "GuidedFilter (guided-filter)"] {
         assert!(help.contains(want), "help lacks {want:?}");
     }
     let o = run(&["--version"]);

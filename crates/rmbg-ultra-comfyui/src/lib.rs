@@ -35,12 +35,21 @@ create_exception!(
     "A model file found nowhere: `model` is the id or path asked for, `searched` every place looked in."
 );
 
+create_exception!(
+    _native,
+    ModelNeedsExport,
+    RmbgUltraError,
+    "A folder that holds a model's transformers weights but no ONNX file: `model` is the model's id, \
+     `folder` the folder."
+);
+
 fn to_py(e: rmbg_ultra::Error) -> PyErr {
     use rmbg_ultra::Error as E;
     let err = match &e {
         E::InvalidParameter { .. } => PyValueError::new_err(e.to_string()),
         E::Decode { .. } => DecodeError::new_err(e.to_string()),
         E::ModelNotFound { .. } => ModelNotFound::new_err(e.to_string()),
+        E::ModelNeedsExport { .. } => ModelNeedsExport::new_err(e.to_string()),
         E::Io { .. } | E::Model { .. } | E::Runtime { .. } | E::Refine { .. } | E::Encode { .. } | E::Other(_) => {
             RmbgUltraError::new_err(e.to_string())
         }
@@ -59,6 +68,10 @@ fn to_py(e: rmbg_ultra::Error) -> PyErr {
                 let _ = value.setattr("model", id);
                 let _ = value.setattr("searched", searched.clone());
             }
+            E::ModelNeedsExport { id, folder, .. } => {
+                let _ = value.setattr("model", id);
+                let _ = value.setattr("folder", folder.clone());
+            }
             _ => {}
         }
     });
@@ -72,6 +85,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("RmbgUltraError", m.py().get_type::<RmbgUltraError>())?;
     m.add("DecodeError", m.py().get_type::<DecodeError>())?;
     m.add("ModelNotFound", m.py().get_type::<ModelNotFound>())?;
+    m.add("ModelNeedsExport", m.py().get_type::<ModelNeedsExport>())?;
     // The parameter table, from which the node's INPUT_TYPES and the package's lists are built.
     m.add("PARAMS", params::table_for_python(m.py())?)?;
     m.add("METHODS", (table::METHOD.choices)())?;
@@ -90,7 +104,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(models::install_runtime, m)?)?;
     m.add_function(wrap_pyfunction!(models::run_onnx, m)?)?;
     m.add_function(wrap_pyfunction!(models::folder_contents, m)?)?;
-    m.add_function(wrap_pyfunction!(models::vitmatte_place, m)?)?;
+    m.add_function(wrap_pyfunction!(models::matting_place, m)?)?;
     m.add_function(wrap_pyfunction!(node::truncate_u8, m)?)?;
     m.add_function(wrap_pyfunction!(remover::decode, m)?)?;
     m.add_function(wrap_pyfunction!(remover::encode, m)?)?;

@@ -4,7 +4,7 @@ use crate::array::{self, Dtype};
 use crate::to_py;
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
-use rmbg_ultra::models::locate::{self, FolderContents, VITMATTE_WEIGHTS};
+use rmbg_ultra::models::locate::{FolderContents, VITMATTE_WEIGHTS};
 use rmbg_ultra::models::{ModelStore, Task};
 use rmbg_ultra::{DetailMethod, Device};
 use std::path::PathBuf;
@@ -45,12 +45,13 @@ pub fn folder_contents(folder: PathBuf, weights: Vec<String>) -> (Option<PathBuf
     (found.onnx, found.weights, note)
 }
 
-/// The model id, the folder under ComfyUI's `models` and the transformers weight files of a
-/// ViTMatte detail method; None for the other methods.
+/// The matting model of a detail method: its id, its folder under ComfyUI's `models`, the
+/// transformers weight files that folder may hold, and whether the method may download it; None for
+/// a method that runs no matting model.
 #[pyfunction]
-pub fn vitmatte_place(method: &str) -> PyResult<Option<(&'static str, &'static str, Vec<&'static str>)>> {
+pub fn matting_place(method: &str) -> PyResult<Option<(&'static str, &'static str, Vec<&'static str>, bool)>> {
     let method: DetailMethod = method.parse().map_err(to_py)?;
-    Ok(locate::vitmatte_model_id(method).zip(locate::comfyui_folder(method)).map(|(id, folder)| (id, folder, VITMATTE_WEIGHTS.to_vec())))
+    Ok(method.matting_model().map(|m| (m.id, m.comfyui_folder, VITMATTE_WEIGHTS.to_vec(), m.may_fetch)))
 }
 
 /// The ONNX Runtime library that will be loaded, or the error saying how to install one.

@@ -12,7 +12,7 @@ use rmbg_ultra::decode::{decode_bytes, DecodeLimits};
 use rmbg_ultra::encode::Format;
 use rmbg_ultra::models::ModelStore;
 use rmbg_ultra::params::{self as table, in_our_terms, Given, MAX_PIXELS};
-use rmbg_ultra::pipeline::StageTimings;
+use rmbg_ultra::job::{Stage, Timings};
 use rmbg_ultra::{Params, RemoverOptions};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -97,10 +97,9 @@ impl Job {
     }
 }
 
-pub(crate) fn timings_dict<'py>(py: Python<'py>, t: &StageTimings) -> PyResult<Bound<'py, PyDict>> {
-    use rmbg_ultra::job::Stage;
+pub(crate) fn timings_dict<'py>(py: Python<'py>, t: &Timings) -> PyResult<Bound<'py, PyDict>> {
     let d = PyDict::new(py);
-    for (stage, took) in [(Stage::Segment, t.segment), (Stage::Refine, t.refine), (Stage::Compose, t.compose)] {
+    for (stage, took) in t.recorded() {
         d.set_item(stage.name(), took.as_secs_f64())?;
     }
     Ok(d)
@@ -184,7 +183,7 @@ impl ImageRemover {
         let p = &self.params;
         let d = PyDict::new(py);
         d.set_item(table::PROFILE.name, p.profile.id())?;
-        d.set_item(table::METHOD.name, p.method.node_name())?;
+        d.set_item(table::METHOD.name, p.method.name())?;
         d.set_item(table::ERODE.name, p.detail_erode)?;
         d.set_item(table::DILATE.name, p.detail_dilate)?;
         d.set_item(table::BLACK_POINT.name, p.black_point)?;
@@ -264,7 +263,7 @@ impl ImageRemover {
                 });
                 for (i, job, rgb, map, segment) in rx {
                     let outcome = map.and_then(|map| inner.remove_predicted(&rgb, &map, params)).map(|mut cut| {
-                        cut.timings.segment = segment;
+                        cut.timings.record(Stage::Segment, segment);
                         // SAFETY: as above.
                         unsafe { job.write(&cut) };
                     });

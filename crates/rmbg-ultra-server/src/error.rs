@@ -60,7 +60,7 @@ impl ApiError {
             LibError::Model { .. } | LibError::Runtime { .. } | LibError::Io { .. } | LibError::Encode { .. } | LibError::Other(_) => {
                 Self::internal(detail)
             }
-            LibError::ModelNotFound { .. } => Self::internal(detail),
+            LibError::ModelNotFound { .. } | LibError::ModelNeedsExport { .. } => Self::internal(detail),
         }
     }
 }

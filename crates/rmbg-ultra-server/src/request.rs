@@ -210,17 +210,17 @@ mod tests {
             p.process_detail.then_some(p.method)
         };
         let method = |q: &str, server: Option<DetailMethod>| detail(q, server).expect("a method refines");
-        assert_eq!(method("", None), DetailMethod::PyMatting);
+        assert_eq!(method("", None), DetailMethod::PYMATTING);
         // fast keeps the int8 network's soft mask unless a method is named, by the request or the server.
         assert_eq!(detail("fast=true", None), None);
-        assert_eq!(detail("fast=true&method=guided-filter", None), Some(DetailMethod::GuidedFilter));
-        assert_eq!(detail("fast=true", Some(DetailMethod::PyMatting)), Some(DetailMethod::PyMatting));
+        assert_eq!(detail("fast=true&method=guided-filter", None), Some(DetailMethod::GUIDED_FILTER));
+        assert_eq!(detail("fast=true", Some(DetailMethod::PYMATTING)), Some(DetailMethod::PYMATTING));
         assert_eq!(detail("method=guided-filter&no_detail", None), None);
-        assert_eq!(method("profile=node", None), DetailMethod::VitMatte);
-        assert_eq!(method("profile=node", Some(DetailMethod::GuidedFilter)), DetailMethod::GuidedFilter);
+        assert_eq!(method("profile=node", None), DetailMethod::VITMATTE);
+        assert_eq!(method("profile=node", Some(DetailMethod::GUIDED_FILTER)), DetailMethod::GUIDED_FILTER);
         // The order of the parameters does not matter.
-        assert_eq!(method("method=guided-filter&profile=node", None), DetailMethod::GuidedFilter);
-        assert_eq!(method("profile=node&method=vitmatte-local", Some(DetailMethod::GuidedFilter)), DetailMethod::VitMatteLocal);
+        assert_eq!(method("method=guided-filter&profile=node", None), DetailMethod::GUIDED_FILTER);
+        assert_eq!(method("profile=node&method=vitmatte-local", Some(DetailMethod::GUIDED_FILTER)), DetailMethod::VITMATTE_LOCAL);
     }
 
     #[test]
@@ -239,13 +239,13 @@ mod tests {
     fn cli_names_with_dashes_or_underscores() {
         let s = parse("method=GuidedFilter&erode=3&dilate=4&black-point=0.1&white_point=0.9&no_detail&max-megapixels=3&output=mask&format=webp")
             .unwrap();
-        assert_eq!(s.params.method, DetailMethod::GuidedFilter);
+        assert_eq!(s.params.method, DetailMethod::GUIDED_FILTER);
         assert_eq!((s.params.detail_erode, s.params.detail_dilate), (3, 4));
         assert_eq!((s.params.black_point, s.params.white_point, s.params.max_megapixels), (0.1, 0.9, 3.0));
         assert!(!s.params.process_detail);
         assert_eq!((s.output, s.format), (Output::Mask, Format::WebpLossless));
         assert!(parse("method=guided-filter&no_detail=false").unwrap().params.process_detail);
-        assert_eq!(parse("detail_method=PyMatting").unwrap().params.method, DetailMethod::PyMatting);
+        assert_eq!(parse("detail_method=PyMatting").unwrap().params.method, DetailMethod::PYMATTING);
     }
 
     #[test]

@@ -166,7 +166,7 @@ async fn list_models(State(st): State<Arc<AppState>>) -> Result<Response, ApiErr
                 "segmentation": { "model": loaded_seg, "device": remover.device().to_string() },
             },
             "models": models,
-            "methods": DetailMethod::ALL.iter().map(|m| serde_json::json!({"name": m.node_name(), "id": m.id()})).collect::<Vec<_>>(),
+            "methods": DetailMethod::all().map(|m| serde_json::json!({"name": m.name(), "id": m.id(), "in_node": m.in_node()})).collect::<Vec<_>>(),
             "cache": opts.store.root().display().to_string(),
         })
     })
@@ -346,7 +346,9 @@ impl FastRemover {
         }
         let options = self.options.as_ref().map_err(|e| ApiError::bad_parameter(e.clone()))?;
         let remover = Remover::new(options.clone()).map_err(|e| match e {
-            rmbg_ultra::Error::Model { .. } | rmbg_ultra::Error::ModelNotFound { .. } => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "model_unavailable", e.to_string()),
+            rmbg_ultra::Error::Model { .. } | rmbg_ultra::Error::ModelNotFound { .. } | rmbg_ultra::Error::ModelNeedsExport { .. } => {
+                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "model_unavailable", e.to_string())
+            }
             e => ApiError::from_lib(&e),
         })?;
         let remover = Arc::new(remover);

@@ -287,7 +287,7 @@ fn internal_errors_are_500_and_missing_models_are_named() {
         ..Default::default()
     })
     .unwrap();
-    let server = start(Config { default_method: Some(DetailMethod::VitMatteLocal), ..config() }, std::sync::Arc::new(no_matting));
+    let server = start(Config { default_method: Some(DetailMethod::VITMATTE_LOCAL), ..config() }, std::sync::Arc::new(no_matting));
     let r = post_image(server.addr(), "", &png(16, 16));
     assert!(r.status == 501 || r.status == 500, "{} {}", r.status, r.text());
     assert!(r.json()["detail"].as_str().unwrap().to_lowercase().contains("vitmatte"), "names the model: {}", r.text());

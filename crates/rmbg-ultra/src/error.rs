@@ -38,6 +38,11 @@ pub enum Error {
     /// says what provides the file.
     #[error("model {id}: {}{}", not_found_reason(searched), hint_suffix(hint))]
     ModelNotFound { id: String, searched: Vec<String>, hint: String },
+
+    /// A folder holds a model's transformers weights but no ONNX file: they need converting once
+    /// (`hint`: the CLI's command for it; the ComfyUI node converts them itself).
+    #[error("model {id}: {} holds the transformers weights of {method} but no ONNX file{}", folder.display(), hint_suffix(hint))]
+    ModelNeedsExport { id: String, method: &'static str, folder: PathBuf, hint: String },
 }
 
 fn not_found_reason(searched: &[String]) -> String {
@@ -134,7 +139,11 @@ impl Error {
     /// own advice instead.
     pub fn hint(&self) -> Option<&str> {
         match self {
-            Error::Model { hint, .. } | Error::Runtime { hint, .. } | Error::ModelNotFound { hint, .. } if !hint.is_empty() => Some(hint),
+            Error::Model { hint, .. } | Error::Runtime { hint, .. } | Error::ModelNotFound { hint, .. } | Error::ModelNeedsExport { hint, .. }
+                if !hint.is_empty() =>
+            {
+                Some(hint)
+            }
             _ => None,
         }
     }
@@ -146,6 +155,9 @@ impl Error {
             Error::Model { model, reason, .. } => format!("model {model}: {reason}"),
             Error::Runtime { reason, .. } => format!("ONNX Runtime: {reason}"),
             Error::ModelNotFound { id, searched, .. } => format!("model {id}: {}", not_found_reason(searched)),
+            Error::ModelNeedsExport { id, method, folder, .. } => {
+                format!("model {id}: {} holds the transformers weights of {method} but no ONNX file", folder.display())
+            }
             other => other.to_string(),
         }
     }
@@ -164,6 +176,12 @@ mod tests {
                 id: "vitmatte-small".into(),
                 searched: vec!["/a (missing)".into(), "/b (missing)".into()],
                 hint: "run `rmbg-ultra models fetch vitmatte-small`".into(),
+            },
+            Error::ModelNeedsExport {
+                id: "vitmatte-small".into(),
+                method: "VITMatte",
+                folder: "/m/vitmatte".into(),
+                hint: "convert them once with `python3 scripts/export-vitmatte-onnx.py`".into(),
             },
         ];
         for e in cases {

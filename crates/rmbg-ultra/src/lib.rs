@@ -29,6 +29,7 @@ pub mod remap;
 pub mod resample;
 pub mod runtime;
 pub mod segment;
+pub mod stage;
 pub mod trimap;
 
 pub use error::{Error, Result};

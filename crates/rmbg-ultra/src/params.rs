@@ -6,77 +6,8 @@ use crate::{Error, Result};
 use std::fmt;
 use std::str::FromStr;
 
-/// How the coarse mask's edges are refined (`detail_method`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum DetailMethod {
-    /// `VITMatte`: ViTMatte small; may fetch the model.
-    VitMatte,
-    /// `VITMatte(local)`: ViTMatte small, never touches the network.
-    VitMatteLocal,
-    /// `vitmatte-base-composition-1k`: ViTMatte base.
-    VitMatteBase,
-    /// `PyMatting`: closed-form matting (Levin et al.) on a blurred band.
-    PyMatting,
-    /// `GuidedFilter`: He et al.'s colour guided filter.
-    GuidedFilter,
-}
-
-impl DetailMethod {
-    pub const ALL: [DetailMethod; 5] = [
-        DetailMethod::VitMatte,
-        DetailMethod::VitMatteLocal,
-        DetailMethod::VitMatteBase,
-        DetailMethod::PyMatting,
-        DetailMethod::GuidedFilter,
-    ];
-
-    /// The name the node's combo box shows.
-    pub fn node_name(self) -> &'static str {
-        match self {
-            DetailMethod::VitMatte => "VITMatte",
-            DetailMethod::VitMatteLocal => "VITMatte(local)",
-            DetailMethod::VitMatteBase => "vitmatte-base-composition-1k",
-            DetailMethod::PyMatting => "PyMatting",
-            DetailMethod::GuidedFilter => "GuidedFilter",
-        }
-    }
-
-    /// A shell-friendly id.
-    pub fn id(self) -> &'static str {
-        match self {
-            DetailMethod::VitMatte => "vitmatte",
-            DetailMethod::VitMatteLocal => "vitmatte-local",
-            DetailMethod::VitMatteBase => "vitmatte-base",
-            DetailMethod::PyMatting => "pymatting",
-            DetailMethod::GuidedFilter => "guided-filter",
-        }
-    }
-
-    pub fn is_vitmatte(self) -> bool {
-        matches!(self, DetailMethod::VitMatte | DetailMethod::VitMatteLocal | DetailMethod::VitMatteBase)
-    }
-}
-
-impl fmt::Display for DetailMethod {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.node_name())
-    }
-}
-
-impl FromStr for DetailMethod {
-    type Err = Error;
-
-    fn from_str(s: &str) -> Result<Self> {
-        DetailMethod::ALL
-            .into_iter()
-            .find(|m| m.node_name() == s || m.id() == s)
-            .ok_or_else(|| Error::InvalidParameter {
-                name: METHOD.name,
-                value: s.to_string(),
-                allowed: DetailMethod::ALL.iter().map(|m| format!("{} ({})", m.node_name(), m.id())).collect::<Vec<_>>().join(", "),
-            })
-    }
-}
+/// How the coarse mask's edges are refined (`detail_method`): a handle into refine's registry.
+pub use crate::refine::DetailMethod;
 
 /// Which algorithm the parameters drive.
 ///
@@ -113,9 +44,9 @@ impl Profile {
     /// refines nothing unless a method is named ([`Profile::detail`]).
     pub fn default_method(self, fast: bool) -> DetailMethod {
         match (self, fast) {
-            (Profile::Node, _) => DetailMethod::VitMatte,
-            (Profile::Quality, false) => DetailMethod::PyMatting,
-            (Profile::Quality, true) => DetailMethod::GuidedFilter,
+            (Profile::Node, _) => DetailMethod::VITMATTE,
+            (Profile::Quality, false) => DetailMethod::PYMATTING,
+            (Profile::Quality, true) => DetailMethod::GUIDED_FILTER,
         }
     }
 
@@ -359,11 +290,10 @@ impl Param {
 pub const METHOD: ChoiceParam = ChoiceParam {
     name: "method",
     node: Some("detail_method"),
-    choices: method_names,
-    node_choices: method_names,
+    choices: || DetailMethod::all().map(|m| m.name()).collect(),
+    node_choices: crate::refine::node_method_names,
     default: None,
-    help: "How the edge of the coarse mask is refined: VITMatte, VITMatte(local), vitmatte-base-composition-1k, PyMatting, \
-           GuidedFilter (or the ids vitmatte, vitmatte-local, vitmatte-base, pymatting, guided-filter). Default: PyMatting for \
+    help: "How the edge of the coarse mask is refined, by name or id. Default: PyMatting for \
            --profile quality (the best method that needs no download; with --fast none: the int8 network's soft mask), \
            VITMatte (the node's) for --profile node",
 };
@@ -474,8 +404,10 @@ pub const FAST: BoolParam = BoolParam {
            method is named",
 };
 
-fn method_names() -> Vec<&'static str> {
-    DetailMethod::ALL.iter().map(|m| m.node_name()).collect()
+/// [`METHOD`]'s help with every method, named and with its id, for a front-end that shows one text.
+pub fn method_help() -> String {
+    let methods: Vec<String> = DetailMethod::all().map(|m| format!("{} ({})", m.name(), m.id())).collect();
+    format!("{}. Methods: {}", METHOD.help, methods.join(", "))
 }
 
 fn profile_ids() -> Vec<&'static str> {
@@ -652,6 +584,9 @@ impl Params {
     /// Checks every value against the node's widget ranges; errors name the field (the node's name).
     /// The node does not require black_point < white_point; neither do we (PyMatting refuses it later).
     pub fn validate(&self) -> Result<()> {
+        if self.profile == Profile::Node && self.process_detail && !self.method.in_node() {
+            return Err(crate::refine::not_in_node(self.method.name()));
+        }
         let check = || -> Result<()> {
             ERODE.check(self.detail_erode.into())?;
             DILATE.check(self.detail_dilate.into())?;
@@ -676,16 +611,16 @@ mod tests {
     #[test]
     fn defaults_are_the_nodes_and_valid() {
         assert_eq!(Params::default().profile, Profile::Quality);
-        assert_eq!(Params::default().method, DetailMethod::PyMatting);
-        assert_eq!(Profile::Quality.default_method(true), DetailMethod::GuidedFilter);
-        assert_eq!(Profile::Node.default_method(true), DetailMethod::VitMatte);
+        assert_eq!(Params::default().method, DetailMethod::PYMATTING);
+        assert_eq!(Profile::Quality.default_method(true), DetailMethod::GUIDED_FILTER);
+        assert_eq!(Profile::Node.default_method(true), DetailMethod::VITMATTE);
         assert_eq!(
-            Params { profile: Profile::Node, foreground: ForegroundMethod::Off, method: DetailMethod::VitMatte, ..Params::default() },
+            Params { profile: Profile::Node, foreground: ForegroundMethod::Off, method: DetailMethod::VITMATTE, ..Params::default() },
             Params::node()
         );
         let p = Params::node();
         assert_eq!(p.foreground, ForegroundMethod::Off);
-        assert_eq!(p.method, DetailMethod::VitMatte);
+        assert_eq!(p.method, DetailMethod::VITMATTE);
         assert_eq!((p.detail_erode, p.detail_dilate), (6, 6));
         assert_eq!((p.black_point, p.white_point), (0.01, 0.99));
         assert!(p.process_detail);
@@ -694,11 +629,7 @@ mod tests {
     }
 
     #[test]
-    fn methods_parse_from_node_names_and_ids() {
-        for m in DetailMethod::ALL {
-            assert_eq!(m.node_name().parse::<DetailMethod>().unwrap(), m);
-            assert_eq!(m.id().parse::<DetailMethod>().unwrap(), m);
-        }
+    fn profiles_methods_and_devices_parse() {
         for p in Profile::ALL {
             assert_eq!(p.id().parse::<Profile>().unwrap(), p);
         }
@@ -847,11 +778,11 @@ mod tests {
         let fast = Given { fast: true, ..node_defaults("quality") }.params().unwrap();
         assert!(!fast.process_detail, "fast keeps the int8 network's soft mask");
         let fast = Given { fast: true, method: Some("guided-filter"), ..node_defaults("quality") }.params().unwrap();
-        assert_eq!((fast.method, fast.process_detail), (DetailMethod::GuidedFilter, true));
+        assert_eq!((fast.method, fast.process_detail), (DetailMethod::GUIDED_FILTER, true));
         let off = Given { method: Some("guided-filter"), process_detail: false, ..node_defaults("quality") }.params().unwrap();
         assert!(!off.process_detail);
         let given = Given { method: Some("pymatting"), foreground: Some("blur"), ..node_defaults("node") }.params().unwrap();
-        assert_eq!((given.method, given.foreground), (DetailMethod::PyMatting, ForegroundMethod::BlurFusion));
+        assert_eq!((given.method, given.foreground), (DetailMethod::PYMATTING, ForegroundMethod::BlurFusion));
     }
 
     #[test]

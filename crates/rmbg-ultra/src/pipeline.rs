@@ -5,20 +5,19 @@
 use crate::compose;
 use crate::foreground::{estimate_foreground, ForegroundMethod};
 use crate::models::ModelStore;
-use crate::params::{DetailMethod, Device, Params, Profile};
-use crate::refine;
-use crate::refine::band::{band_widths, refine_band, trimap_for, unit_to_u8_rounded};
 use crate::models::locate;
+use crate::params::{DetailMethod, Device, Params, Profile};
+use crate::refine::band::{band_widths, refine_band, trimap_for, unit_to_u8_rounded};
 use crate::refine::vitmatte::VitMatteSession;
 use crate::remap::{u8_to_unit, HistogramRemap};
 use crate::resample::Filter;
 use crate::segment::{self, Segmenter};
+use crate::stage::{Stage, Timings};
 use crate::{Error, Result};
 use image::{GrayImage, RgbImage, RgbaImage};
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
 
 /// How a [`Remover`] finds and runs its models.
 #[derive(Debug, Clone)]
@@ -86,16 +85,9 @@ pub struct Cutout {
     pub rgba: RgbaImage,
     /// The same alpha as a grey image.
     pub mask: GrayImage,
-    pub timings: StageTimings,
-}
-
-/// Seconds spent per stage, for logs, `--json` and benchmarks.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct StageTimings {
-    pub segment: Duration,
-    pub refine: Duration,
-    /// Foreground colour estimation and the RGBA assembly.
-    pub compose: Duration,
+    /// The stages this frame went through here: segment (not after [`Remover::remove_predicted`]),
+    /// refine and compose.
+    pub timings: Timings,
 }
 
 /// Background remover: models loaded once, then any number of frames.
@@ -124,19 +116,21 @@ impl Remover {
     /// Makes sure everything `params` needs is loaded, so that a batch fails before its first frame.
     pub fn prepare(&self, params: &Params) -> Result<()> {
         params.validate()?;
-        if params.process_detail && params.method.is_vitmatte() {
+        if params.process_detail {
             self.matting_session(params.method)?;
         }
         Ok(())
     }
 
-    /// The ViTMatte session a method uses, loading it (and fetching it, where allowed) once.
-    fn matting_session(&self, method: DetailMethod) -> Result<Arc<VitMatteSession>> {
+    /// The session of the matting model a method runs (`None` for a method that runs none),
+    /// loading it (and fetching it, where allowed) once.
+    fn matting_session(&self, method: DetailMethod) -> Result<Option<Arc<VitMatteSession>>> {
+        let Some(model) = method.matting_model() else { return Ok(None) };
         let explicit = self.options.matting_model.as_deref();
-        let key = explicit.or(locate::vitmatte_model_id(method)).unwrap_or("vitmatte-small").to_string();
+        let key = explicit.unwrap_or(model.id).to_string();
         let mut sessions = self.matting.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(session) = sessions.get(&key) {
-            return Ok(session.clone());
+            return Ok(Some(session.clone()));
         }
         let path = locate::locate_vitmatte(
             &self.options.store,
@@ -147,17 +141,16 @@ impl Remover {
         )?;
         let session = Arc::new(VitMatteSession::load(&path, &key, self.options.device, self.options.strict_device)?);
         sessions.insert(key, session.clone());
-        Ok(session)
+        Ok(Some(session))
     }
 
     /// One frame through `params.profile`: mask, detail method, remap, RGBA.
     pub fn remove(&self, image: &RgbImage, params: &Params) -> Result<Cutout> {
         params.validate()?;
-        let t = Instant::now();
-        let map = self.predict(image, params.profile)?;
-        let segment = t.elapsed();
+        let mut timings = Timings::default();
+        let map = timings.time(Stage::Segment, || self.predict(image, params.profile))?;
         let mut cut = self.remove_predicted(image, &map, params)?;
-        cut.timings.segment = segment;
+        cut.timings.add(&timings);
         Ok(cut)
     }
 
@@ -168,34 +161,29 @@ impl Remover {
         self.segmenter.predict(image, network_input_filter(profile))
     }
 
-    /// Everything after the network, from its `map` for `image` (timings.segment stays 0).
+    /// Everything after the network, from its `map` for `image` (no segment time).
     pub fn remove_predicted(&self, image: &RgbImage, map: &segment::SegmentationMap, params: &Params) -> Result<Cutout> {
         params.validate()?;
-        let mut timings = StageTimings::default();
-        let t = Instant::now();
-        let mask = match params.profile {
+        let mut timings = Timings::default();
+        let mask = timings.time(Stage::Refine, || match params.profile {
             Profile::Node => {
                 let (w, h) = image.dimensions();
                 let coarse = segment::coarse_mask(map, w, h);
                 if params.process_detail {
-                    self.refine(image, &coarse, params)?
+                    self.refine(image, &coarse, params)
                 } else {
-                    coarse
+                    Ok(coarse)
                 }
             }
-            Profile::Quality => self.quality_alpha(image, map, params)?,
-        };
-        timings.refine = t.elapsed();
-
-        let t = Instant::now();
-        let rgba = match params.foreground {
+            Profile::Quality => self.quality_alpha(image, map, params),
+        })?;
+        let rgba = timings.time(Stage::Compose, || match params.foreground {
             ForegroundMethod::Off => compose::cutout(image, &mask),
             method => {
                 let alpha: Vec<f32> = mask.as_raw().iter().map(|&a| u8_to_unit(a)).collect();
                 compose::cutout(&estimate_foreground(image, &alpha, method), &mask)
             }
-        };
-        timings.compose = t.elapsed();
+        });
         Ok(Cutout { rgba, mask, timings })
     }
 
@@ -209,7 +197,7 @@ impl Remover {
         let floor = segment::background_floor(&soft, |i| band.as_raw()[i] == 0);
         segment::lift_floor(&mut soft, floor);
         let alpha = if params.process_detail {
-            let session = if params.method.is_vitmatte() { Some(self.matting_session(params.method)?) } else { None };
+            let session = self.matting_session(params.method)?;
             refine_band(image, &soft, params, session.as_deref())?
         } else {
             soft
@@ -219,18 +207,10 @@ impl Remover {
         Ok(GrayImage::from_raw(w, h, px).expect("alpha has the image's size"))
     }
 
-    /// The detail stage on a coarse 0/255 mask; returns the final u8 alpha.
+    /// The `node` profile's detail stage on a coarse 0/255 mask; returns the final u8 alpha.
     pub fn refine(&self, image: &RgbImage, coarse: &GrayImage, params: &Params) -> Result<GrayImage> {
-        if let Some(alpha) = refine_without_models(image, coarse, params) {
-            return alpha;
-        }
-        // docs/node-behaviour.md §7: trimap from the binary mask, ViTMatte, then the remap of its u8 alpha.
         let session = self.matting_session(params.method)?;
-        let trimap = crate::trimap::vitmatte_trimap(coarse, params.detail_erode, params.detail_dilate);
-        let mut alpha = session.estimate_alpha(image, &trimap, params.max_megapixels)?;
-        let remap = HistogramRemap::new(params.black_point, params.white_point);
-        alpha.iter_mut().for_each(|v| *v = remap.apply_u8(u8_to_unit(*v)));
-        Ok(alpha)
+        params.method.refine_coarse(image, coarse, params, session.as_deref())
     }
 }
 
@@ -242,24 +222,6 @@ pub fn network_input_filter(profile: Profile) -> Filter {
         Profile::Node => Filter::Bilinear,
         Profile::Quality => Filter::Lanczos,
     }
-}
-
-/// The detail methods that need no network (GuidedFilter, PyMatting): the node's branch for each.
-/// `None` for the ViTMatte methods, which need the remover's session ([`Remover::refine`]).
-pub fn refine_without_models(image: &RgbImage, coarse: &GrayImage, params: &Params) -> Option<Result<GrayImage>> {
-    let (w, h) = image.dimensions();
-    Some(match params.method {
-        DetailMethod::GuidedFilter => {
-            let filter_radius = params.detail_range() / 6 + 1;
-            let q = refine::guided_filter::guided_filter_alpha(image, coarse, filter_radius);
-            let remap = HistogramRemap::new(params.black_point, params.white_point);
-            Ok(GrayImage::from_raw(w, h, q.iter().map(|&v| remap.apply_u8(v)).collect()).expect("filter keeps the size"))
-        }
-        DetailMethod::PyMatting => {
-            refine::pymatting::mask_edge_detail(image, coarse, params.detail_range(), params.black_point, params.white_point)
-        }
-        DetailMethod::VitMatte | DetailMethod::VitMatteLocal | DetailMethod::VitMatteBase => return None,
-    })
 }
 
 #[cfg(test)]

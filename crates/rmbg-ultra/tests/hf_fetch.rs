@@ -196,16 +196,16 @@ fn vitmatte_fetches_the_small_model_when_allowed() {
     let store = ModelStore::new(dir.path());
     let cfg = config(&endpoint);
     let mut fetch = |spec: &'static ModelSpec| fetch_into(&store, spec, &cfg, &mut |_, _| {});
-    let path = locate_vitmatte_with(&store, DetailMethod::VitMatte, None, Some(comfy.path()), true, &mut fetch).unwrap();
+    let path = locate_vitmatte_with(&store, DetailMethod::VITMATTE, None, Some(comfy.path()), true, &mut fetch).unwrap();
     assert_eq!(std::fs::read(&path).unwrap(), body);
     assert_eq!(seen.lock().unwrap().len(), 1);
     // Second time it comes from the store, without a request.
     let mut no_fetch = |_: &'static ModelSpec| -> rmbg_ultra::Result<std::path::PathBuf> { panic!("fetched again") };
-    let again = locate_vitmatte_with(&store, DetailMethod::VitMatte, None, Some(comfy.path()), true, &mut no_fetch).unwrap();
+    let again = locate_vitmatte_with(&store, DetailMethod::VITMATTE, None, Some(comfy.path()), true, &mut no_fetch).unwrap();
     assert_eq!(again, path);
     // allow_fetch = false never downloads.
     let empty = tempfile::tempdir().unwrap();
-    let err = locate_vitmatte_with(&ModelStore::new(empty.path()), DetailMethod::VitMatteBase, None, Some(comfy.path()), false, &mut no_fetch)
+    let err = locate_vitmatte_with(&ModelStore::new(empty.path()), DetailMethod::VITMATTE_BASE, None, Some(comfy.path()), false, &mut no_fetch)
         .unwrap_err()
         .to_string();
     assert!(err.contains("vitmatte-base") && err.contains("rmbg-ultra models fetch vitmatte-base"), "{err}");
@@ -221,7 +221,7 @@ fn vitmatte_local_finds_nothing_without_touching_the_network() {
         fetched += 1;
         Err(rmbg_ultra::Error::Other("network".into()))
     };
-    let err = locate_vitmatte_with(&store, DetailMethod::VitMatteLocal, None, Some(comfy.path()), true, &mut fetch).unwrap_err().to_string();
+    let err = locate_vitmatte_with(&store, DetailMethod::VITMATTE_LOCAL, None, Some(comfy.path()), true, &mut fetch).unwrap_err().to_string();
     assert_eq!(fetched, 0, "VITMatte(local) tried to download");
     let comfy_dir = comfy.path().join("vitmatte");
     let cached = store.path_of(rmbg_ultra::models::spec("vitmatte-small").unwrap());
@@ -238,7 +238,7 @@ fn vitmatte_local_finds_nothing_without_touching_the_network() {
     eprintln!("{err}");
 
     // The public entry point does the same (its fetch would go to the real hub: it must not run).
-    let err2 = locate_vitmatte(&store, DetailMethod::VitMatteLocal, None, Some(comfy.path()), true).unwrap_err().to_string();
+    let err2 = locate_vitmatte(&store, DetailMethod::VITMATTE_LOCAL, None, Some(comfy.path()), true).unwrap_err().to_string();
     assert_eq!(err, err2);
 }
 
@@ -253,25 +253,28 @@ fn comfyui_folders_are_searched_and_safetensors_get_the_export_command() {
     std::fs::create_dir_all(&base).unwrap();
     std::fs::write(base.join("config.json"), "{}").unwrap();
     std::fs::write(base.join("model.safetensors"), "weights").unwrap();
-    let err = locate_vitmatte_with(&store, DetailMethod::VitMatteBase, None, Some(comfy.path()), true, &mut no_fetch).unwrap_err().to_string();
+    let err = locate_vitmatte_with(&store, DetailMethod::VITMATTE_BASE, None, Some(comfy.path()), true, &mut no_fetch).unwrap_err();
+    let rmbg_ultra::Error::ModelNeedsExport { id, folder, .. } = &err else { panic!("not ModelNeedsExport: {err}") };
+    assert_eq!((id.as_str(), folder), ("vitmatte-base", &base));
+    let err = err.to_string();
     let want = format!("scripts/export-vitmatte-onnx.py {} {}", base.display(), base.join("model.onnx").display());
     assert!(err.contains(&want), "error lacks {want:?}: {err}");
 
     std::fs::write(base.join("model.onnx"), "onnx").unwrap();
-    let found = locate_vitmatte_with(&store, DetailMethod::VitMatteBase, None, Some(comfy.path()), true, &mut no_fetch).unwrap();
+    let found = locate_vitmatte_with(&store, DetailMethod::VITMATTE_BASE, None, Some(comfy.path()), true, &mut no_fetch).unwrap();
     assert_eq!(found, base.join("model.onnx"));
 
     let small = comfy.path().join("vitmatte").join("onnx");
     std::fs::create_dir_all(&small).unwrap();
     std::fs::write(small.join("model.onnx"), "onnx").unwrap();
-    let found = locate_vitmatte_with(&store, DetailMethod::VitMatteLocal, None, Some(comfy.path()), false, &mut no_fetch).unwrap();
+    let found = locate_vitmatte_with(&store, DetailMethod::VITMATTE_LOCAL, None, Some(comfy.path()), false, &mut no_fetch).unwrap();
     assert_eq!(found, small.join("model.onnx"));
 
     // An explicit path wins over everything.
     let explicit = comfy.path().join("mine.onnx");
     std::fs::write(&explicit, "onnx").unwrap();
     let found =
-        locate_vitmatte_with(&store, DetailMethod::VitMatte, Some(explicit.to_str().unwrap()), Some(comfy.path()), true, &mut no_fetch)
+        locate_vitmatte_with(&store, DetailMethod::VITMATTE, Some(explicit.to_str().unwrap()), Some(comfy.path()), true, &mut no_fetch)
             .unwrap();
     assert_eq!(found, explicit);
 }

@@ -64,10 +64,10 @@ fn animal() -> &'static Animal {
 #[test]
 fn the_background_the_node_keeps_is_transparent_for_every_method() {
     let a = animal();
-    let node = remover().remove_predicted(&a.image, &a.node_map, &Params { method: DetailMethod::GuidedFilter, ..Params::node() }).unwrap();
+    let node = remover().remove_predicted(&a.image, &a.node_map, &Params { method: DetailMethod::GUIDED_FILTER, ..Params::node() }).unwrap();
     assert!(box_mean(&node.mask, SHEET) > 200.0, "the node keeps the sheet: {}", box_mean(&node.mask, SHEET));
 
-    let mut cases: Vec<Params> = [DetailMethod::GuidedFilter, DetailMethod::PyMatting, DetailMethod::VitMatteLocal]
+    let mut cases: Vec<Params> = [DetailMethod::GUIDED_FILTER, DetailMethod::PYMATTING, DetailMethod::VITMATTE_LOCAL]
         .into_iter()
         .map(|method| Params { method, ..Params::default() })
         .collect();
@@ -87,7 +87,7 @@ fn the_background_the_node_keeps_is_transparent_for_every_method() {
 fn foreground_options_recolour_only_the_soft_edge_and_are_deterministic() {
     let a = animal();
     for foreground in ForegroundMethod::ALL {
-        let p = Params { method: DetailMethod::GuidedFilter, foreground, ..Params::default() };
+        let p = Params { method: DetailMethod::GUIDED_FILTER, foreground, ..Params::default() };
         let cut = remover().remove_predicted(&a.image, &a.map, &p).unwrap();
         let again = remover().remove_predicted(&a.image, &a.map, &p).unwrap();
         assert_eq!(cut.rgba, again.rgba, "{foreground}: deterministic");
@@ -110,7 +110,7 @@ fn foreground_options_recolour_only_the_soft_edge_and_are_deterministic() {
 fn every_shared_photo_gives_a_subject_and_a_background() {
     for path in common::photos() {
         let image = image::open(&path).unwrap().to_rgb8();
-        let cut = remover().remove(&image, &Params { method: DetailMethod::GuidedFilter, ..Params::default() }).unwrap();
+        let cut = remover().remove(&image, &Params { method: DetailMethod::GUIDED_FILTER, ..Params::default() }).unwrap();
         let n = cut.mask.as_raw().len() as f64;
         let opaque = cut.mask.as_raw().iter().filter(|&&v| v == 255).count() as f64 / n;
         let clear = cut.mask.as_raw().iter().filter(|&&v| v == 0).count() as f64 / n;
@@ -156,7 +156,7 @@ fn quality_beats_node_on_a_composite_with_known_alpha() {
         }
         (sad / 1000.0, err / (3 * w * h) as f64)
     };
-    for method in [DetailMethod::GuidedFilter, DetailMethod::PyMatting] {
+    for method in [DetailMethod::GUIDED_FILTER, DetailMethod::PYMATTING] {
         let (node_sad, node_err) = score(&Params { method, ..Params::node() });
         let (q_sad, q_err) = score(&Params { method, ..Params::default() });
         eprintln!("{method}: SAD node {node_sad:.2} quality {q_sad:.2}; recomposite node {node_err:.3} quality {q_err:.3}");

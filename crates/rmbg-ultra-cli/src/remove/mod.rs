@@ -73,7 +73,7 @@ pub struct RemoveArgs {
     #[arg(long)]
     json: bool,
 
-    #[arg(long, short, help = params::METHOD.help, value_parser = parse_lib::<DetailMethod>)]
+    #[arg(long, short, help = params::method_help(), value_parser = parse_lib::<DetailMethod>)]
     method: Option<DetailMethod>,
 
     #[arg(long, help = params::ERODE.help_with_range(), default_value_t = params::ERODE.default, value_parser = |s: &str| params::ERODE.parse(s))]
@@ -171,7 +171,11 @@ pub fn run(args: RemoveArgs, quiet: bool) -> Result<ExitCode> {
             "segmentation on {device}; {} image(s), profile {}, method {}, foreground {}",
             jobs.len(),
             params.profile,
-            if params.process_detail { params.method.node_name() } else { "none (coarse mask)" },
+            match (params.process_detail, params.profile) {
+                (true, _) => params.method.name(),
+                (false, Profile::Node) => "none (the binarised coarse mask)",
+                (false, Profile::Quality) => "none (the network's soft mask)",
+            },
             params.foreground
         );
     }

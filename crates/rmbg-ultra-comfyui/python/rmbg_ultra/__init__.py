@@ -54,6 +54,9 @@ SETUP_COMMAND = "python -m rmbg_ultra setup"
 # A model neither installed nor allowed to be fetched: the message names the command that fetches it;
 # `model` is the id or path asked for and `searched` every place looked in.
 ModelNotFound = _native.ModelNotFound
+# A folder with a model's transformers weights but no ONNX file: the message names the conversion;
+# `model` is the model's id and `folder` the folder.
+ModelNeedsExport = _native.ModelNeedsExport
 
 
 def _from_python(message: str) -> str:
@@ -65,7 +68,7 @@ def _from_python(message: str) -> str:
 def _explained(error: RmbgUltraError) -> RmbgUltraError:
     """The same exception (type and attributes) with the CLI's advice worded for Python."""
     explained = type(error)(_from_python(str(error)))
-    for attr in ("reason", "hint", "kind", "model", "searched"):
+    for attr in ("reason", "hint", "kind", "model", "searched", "folder"):
         if hasattr(error, attr):
             setattr(explained, attr, getattr(error, attr))
     return explained
@@ -250,5 +253,5 @@ def _forward_logs():
 
 
 __all__ = ["Remover", "decode", "encode", "setup", "fetch", "cache_root", "ensure_runtime", "RmbgUltraError",
-           "DecodeError", "ModelNotFound", "METHODS", "PROFILES", "FOREGROUNDS", "DEVICES", "DEFAULT_SEGMENTATION",
-           "MAX_PIXELS"]
+           "DecodeError", "ModelNotFound", "ModelNeedsExport", "METHODS", "PROFILES", "FOREGROUNDS", "DEVICES",
+           "DEFAULT_SEGMENTATION", "MAX_PIXELS"]

@@ -15,7 +15,7 @@ fetched the way the rmbg-ultra library does:
 
 What is ComfyUI's stays here: its folders (`folder_paths`) and the conversion of .pth/.safetensors
 weights (convert.py). What a folder holds, the ViTMatte folder names and the search after ComfyUI's
-folders are the library's (`_native.folder_contents`, `_native.vitmatte_place`, models/locate.rs).
+folders are the library's (`_native.folder_contents`, `_native.matting_place`, models/locate.rs).
 """
 
 from __future__ import annotations
@@ -38,14 +38,16 @@ SEG_MODEL_IDS = {"RMBG-1.4": "rmbg-1.4", "isnet-general": "isnet-general"}
 RMBG_FOLDER = "RMBG-1.4"
 # The original node's RMBG-1.4 weights, which the node converts to ONNX once.
 RMBG_WEIGHTS = ["model.pth", "model.safetensors"]
-# method -> (model id, folder under ComfyUI's models, transformers weight files), from the library.
-_VITMATTE = {m: tuple(p) for m in _native.METHODS if (p := _native.vitmatte_place(m)) is not None}
-VITMATTE_FOLDERS = {method: folder for method, (_, folder, _) in _VITMATTE.items()}
-VITMATTE_IDS = {folder: model_id for model_id, folder, _ in _VITMATTE.values()}
+# method -> (model id, folder under ComfyUI's models, transformers weight files, may download), from
+# the library: the methods that run a ViTMatte model.
+_VITMATTE = {m: tuple(p) for m in _native.METHODS if (p := _native.matting_place(m)) is not None}
+VITMATTE_FOLDERS = {method: folder for method, (_, folder, _, _) in _VITMATTE.items()}
+VITMATTE_IDS = {folder: model_id for model_id, folder, _, _ in _VITMATTE.values()}
+# The methods that never download their model (VITMatte(local)).
+NEVER_FETCH = {method for method, (_, _, _, may_fetch) in _VITMATTE.items() if not may_fetch}
 # Where a ComfyUI user downloads the transformers weights the node converts.
 VITMATTE_REPOS = {"vitmatte": "hustvl/vitmatte-small-composition-1k",
                   "vitmatte-base-composition-1k": "hustvl/vitmatte-base-composition-1k"}
-LOCAL_METHOD = "VITMatte(local)"
 # ort (api-22) needs ONNX Runtime 1.22 or newer.
 MIN_ORT = (1, 22)
 SETUP_COMMAND = "python -m rmbg_ultra_comfyui setup"
@@ -175,7 +177,7 @@ def prepare_vitmatte(method):
     conversion. Returns an explicit model path for the library when the file is not where it looks
     (`<models>/<folder>/`), else None (the library finds it, or reports every place it searched)."""
     models = comfyui_models_dir()
-    _, name, weight_names = _VITMATTE[method]
+    _, name, weight_names, _ = _VITMATTE[method]
     for d in vitmatte_folders(method):
         if not d.is_dir():
             continue
@@ -293,8 +295,7 @@ def segmentation_model(seg_model: str, allow_fetch: bool) -> str:
 
 def get_remover(seg_model: str, device: str, method: str):
     """A loaded remover for these inputs: the one kept from an earlier call when they match."""
-    local = method == LOCAL_METHOD
-    allow_fetch = not offline() and not local
+    allow_fetch = not offline() and method not in NEVER_FETCH
     ensure_runtime(allow_fetch)
     seg_path = segmentation_model(seg_model, allow_fetch)
     matting = prepare_vitmatte(method) if method in VITMATTE_FOLDERS else None
@@ -341,10 +342,10 @@ def explain_matting_error(method, error):
         return ModelNotFound(
             f"{method}: ViTMatte model not found. To provide it, {vitmatte_place(name)}, then run the workflow "
             f"again; or, where Hugging Face is reachable, run `python -m rmbg_ultra_comfyui fetch {VITMATTE_IDS[name]}` "
-            f"with ComfyUI's Python{'' if method != LOCAL_METHOD else ' (VITMatte(local) never downloads)'}. "
+            f"with ComfyUI's Python{f' ({method} never downloads)' if method in NEVER_FETCH else ''}. "
             f"rmbg-ultra: {reason}"
         )
-    if "holds the transformers weights" in reason:
+    if isinstance(error, _native.ModelNeedsExport):
         # prepare_vitmatte converts a folder that has config.json, so here it is missing.
         return ModelNotFound(
             f"{method}: the ViTMatte weights in {_models_folder(name)} come without config.json, which the node needs "

@@ -39,7 +39,7 @@ pub fn config() -> Config {
         addr: SocketAddr::from(([127, 0, 0, 1], 0)),
         workers: 2,
         queue: 8,
-        default_method: Some(DetailMethod::GuidedFilter),
+        default_method: Some(DetailMethod::GUIDED_FILTER),
         ..Config::default()
     }
 }

@@ -103,22 +103,17 @@ fn find_onnx(dir: &Path) -> Option<PathBuf> {
     }
 }
 
-/// The model store id of the network a ViTMatte method uses.
-pub fn vitmatte_model_id(method: DetailMethod) -> Option<&'static str> {
-    match method {
-        DetailMethod::VitMatte | DetailMethod::VitMatteLocal => Some("vitmatte-small"),
-        DetailMethod::VitMatteBase => Some("vitmatte-base"),
-        _ => None,
-    }
-}
-
-/// The node's folder for a method inside a ComfyUI `models` folder.
-pub fn comfyui_folder(method: DetailMethod) -> Option<&'static str> {
-    match method {
-        DetailMethod::VitMatte | DetailMethod::VitMatteLocal => Some("vitmatte"),
-        DetailMethod::VitMatteBase => Some("vitmatte-base-composition-1k"),
-        _ => None,
-    }
+/// The matting network a detail method runs ([`crate::refine::Method::matting_model`]): which model
+/// of the registry, where the node keeps it in a ComfyUI `models` folder, and whether the method may
+/// download it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MattingModel {
+    /// The model's id in the registry (models/registry.rs).
+    pub id: &'static str,
+    /// The node's folder for it inside a ComfyUI `models` folder.
+    pub comfyui_folder: &'static str,
+    /// `false` for a method that never touches the network (`VITMatte(local)`).
+    pub may_fetch: bool,
 }
 
 /// Finds (and, where allowed, fetches) the ONNX model of a ViTMatte method in the order of this
@@ -149,11 +144,11 @@ pub fn locate_vitmatte_with(
     allow_fetch: bool,
     fetch: &mut dyn FnMut(&'static ModelSpec) -> Result<PathBuf>,
 ) -> Result<PathBuf> {
-    let (Some(id), Some(folder)) = (vitmatte_model_id(method), comfyui_folder(method)) else {
-        unreachable!("{method} is not a ViTMatte method: callers check DetailMethod::is_vitmatte");
+    let Some(MattingModel { id, comfyui_folder: folder, may_fetch: method_fetches }) = method.matting_model() else {
+        unreachable!("{method} runs no matting model: callers check Method::matting_model");
     };
-    let spec = spec(id).expect("ViTMatte ids are in MODELS");
-    let may_fetch = allow_fetch && method != DetailMethod::VitMatteLocal;
+    let spec = spec(id).expect("matting models are in MODELS");
+    let may_fetch = allow_fetch && method_fetches;
 
     // 1. Explicit id or path.
     if let Some(explicit) = explicit {
@@ -174,11 +169,12 @@ pub fn locate_vitmatte_with(
             match contents {
                 FolderContents { onnx: Some(path), .. } => return Ok(path),
                 FolderContents { weights: Some(_), dir, .. } => {
-                    return Err(Error::model(
-                        id,
-                        format!("{} holds the transformers weights of {method} but no ONNX file", dir.display()),
-                        format!("convert them once with `{}` ({VENV_NOTE})", export_command(&dir)),
-                    ))
+                    return Err(Error::ModelNeedsExport {
+                        id: id.to_string(),
+                        method: method.name(),
+                        hint: format!("convert them once with `{}` ({VENV_NOTE})", export_command(&dir)),
+                        folder: dir,
+                    })
                 }
                 nothing => searched.push(nothing.searched_note()),
             }
@@ -188,8 +184,7 @@ pub fn locate_vitmatte_with(
 
     // 3 and 4. The store, then the download.
     let comfy_dir = comfyui_models.map(|m| m.join(folder));
-    let local_note = method == DetailMethod::VitMatteLocal && allow_fetch;
-    let notes = if local_note { vec!["not fetched: VITMatte(local) never uses the network".to_string()] } else { vec![] };
+    let notes = if allow_fetch && !method_fetches { vec![format!("not fetched: {method} never uses the network")] } else { vec![] };
     resolve_in_store(store, spec, may_fetch, fetch, searched, comfy_dir.as_deref(), &notes)
 }
 
@@ -319,7 +314,7 @@ mod tests {
         std::fs::create_dir_all(cached.parent().unwrap()).unwrap();
         std::fs::write(&cached, "store").unwrap();
         let find = |explicit: Option<&str>| {
-            locate_vitmatte_with(&store, DetailMethod::VitMatte, explicit, Some(comfy.path()), true, &mut no_fetch)
+            locate_vitmatte_with(&store, DetailMethod::VITMATTE, explicit, Some(comfy.path()), true, &mut no_fetch)
         };
         assert_eq!(find(None).unwrap(), cached);
         let in_comfy = comfy.path().join("vitmatte/model.onnx");
@@ -338,7 +333,7 @@ mod tests {
         let comfy = tempfile::tempdir().unwrap();
         let store = ModelStore::new(store_dir.path());
         let mut fetch = |_: &'static ModelSpec| -> Result<PathBuf> { Err(Error::Other("no network here".into())) };
-        let e = locate_vitmatte_with(&store, DetailMethod::VitMatte, None, Some(comfy.path()), true, &mut fetch).unwrap_err();
+        let e = locate_vitmatte_with(&store, DetailMethod::VITMATTE, None, Some(comfy.path()), true, &mut fetch).unwrap_err();
         let Error::ModelNotFound { id, searched, .. } = &e else { panic!("{e}") };
         assert_eq!(id, "vitmatte-small");
         let cached = store.path_of(spec("vitmatte-small").unwrap());
@@ -356,12 +351,13 @@ mod tests {
     }
 
     #[test]
-    fn methods_map_to_models_and_folders() {
-        assert_eq!(vitmatte_model_id(DetailMethod::VitMatteLocal), Some("vitmatte-small"));
-        assert_eq!(comfyui_folder(DetailMethod::VitMatteBase), Some("vitmatte-base-composition-1k"));
-        assert_eq!(vitmatte_model_id(DetailMethod::PyMatting), None);
-        for m in [DetailMethod::VitMatte, DetailMethod::VitMatteLocal, DetailMethod::VitMatteBase] {
-            assert_eq!(spec(vitmatte_model_id(m).unwrap()).unwrap().task, Task::Matting);
-        }
+    fn the_vitmatte_methods_use_the_nodes_folders_and_only_local_never_fetches() {
+        let model = |m: DetailMethod| m.matting_model().expect("a ViTMatte method names its model");
+        assert_eq!(model(DetailMethod::VITMATTE), MattingModel { id: "vitmatte-small", comfyui_folder: "vitmatte", may_fetch: true });
+        assert_eq!(model(DetailMethod::VITMATTE_LOCAL), MattingModel { may_fetch: false, ..model(DetailMethod::VITMATTE) });
+        assert_eq!(
+            model(DetailMethod::VITMATTE_BASE),
+            MattingModel { id: "vitmatte-base", comfyui_folder: "vitmatte-base-composition-1k", may_fetch: true }
+        );
     }
 }

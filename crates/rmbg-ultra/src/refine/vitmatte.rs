@@ -7,7 +7,8 @@
 //! up. The caller applies `histogram_remap`. Unlike the node, the model is loaded once. Where the
 //! model file is found: models/locate.rs.
 
-use crate::remap::unit_to_u8;
+use crate::models::locate::MattingModel;
+use crate::remap::{u8_to_unit, unit_to_u8, HistogramRemap};
 use crate::resample::{pillow_bilinear_gray, pillow_bilinear_rgb};
 use crate::runtime::session::OnnxSession;
 use crate::{Device, Error, Result};
@@ -76,6 +77,80 @@ pub fn preprocess(image: &RgbImage, trimap: &GrayImage) -> ([usize; 4], Vec<f32>
 
 fn padded(n: usize) -> usize {
     n.div_ceil(SIZE_DIVISOR as usize) * SIZE_DIVISOR as usize
+}
+
+/// A ViTMatte detail method: the node's three differ only in the model and whether it may be fetched.
+pub struct VitMatteMethod {
+    name: &'static str,
+    id: &'static str,
+    model: MattingModel,
+}
+
+const SMALL: MattingModel = MattingModel { id: "vitmatte-small", comfyui_folder: "vitmatte", may_fetch: true };
+
+/// `VITMatte`: ViTMatte small; may fetch the model.
+pub const VITMATTE: VitMatteMethod = VitMatteMethod { name: "VITMatte", id: "vitmatte", model: SMALL };
+/// `VITMatte(local)`: ViTMatte small, never touches the network.
+pub const VITMATTE_LOCAL: VitMatteMethod =
+    VitMatteMethod { name: "VITMatte(local)", id: "vitmatte-local", model: MattingModel { may_fetch: false, ..SMALL } };
+/// `vitmatte-base-composition-1k`: ViTMatte base.
+pub const VITMATTE_BASE: VitMatteMethod = VitMatteMethod {
+    name: "vitmatte-base-composition-1k",
+    id: "vitmatte-base",
+    model: MattingModel { id: "vitmatte-base", comfyui_folder: "vitmatte-base-composition-1k", may_fetch: true },
+};
+
+impl crate::refine::Method for VitMatteMethod {
+    fn name(&self) -> &'static str {
+        self.name
+    }
+
+    fn id(&self) -> &'static str {
+        self.id
+    }
+
+    fn in_node(&self) -> bool {
+        true
+    }
+
+    fn matting_model(&self) -> Option<MattingModel> {
+        Some(self.model)
+    }
+
+    /// docs/node-behaviour.md §7: the trimap from the binary mask, ViTMatte, then the remap of its u8 alpha.
+    fn refine_coarse(
+        &self,
+        image: &RgbImage,
+        coarse: &GrayImage,
+        params: &crate::Params,
+        matting: Option<&VitMatteSession>,
+    ) -> Result<GrayImage> {
+        let session = matting.expect("the remover loads the session of Method::matting_model");
+        let trimap = crate::trimap::vitmatte_trimap(coarse, params.detail_erode, params.detail_dilate);
+        let mut alpha = session.estimate_alpha(image, &trimap, params.max_megapixels)?;
+        let remap = HistogramRemap::new(params.black_point, params.white_point);
+        alpha.iter_mut().for_each(|v| *v = remap.apply_u8(u8_to_unit(*v)));
+        Ok(alpha)
+    }
+
+    /// The band as ViTMatte's trimap, at the photo's size: the session applies `max_megapixels`
+    /// itself (Pillow down and up, as the node).
+    fn refine_band(
+        &self,
+        image: &RgbImage,
+        _: &GrayImage,
+        trimap: &GrayImage,
+        params: &crate::Params,
+        matting: Option<&VitMatteSession>,
+    ) -> Result<Vec<f32>> {
+        let session = matting.expect("the remover loads the session of Method::matting_model");
+        let alpha = session.estimate_alpha(image, trimap, params.max_megapixels)?;
+        Ok(alpha.as_raw().iter().map(|&a| u8_to_unit(a)).collect())
+    }
+
+    fn limits_its_own_size(&self) -> bool {
+        true
+    }
 }
 
 /// A loaded ViTMatte model (any ONNX file meeting the matting contract of docs/product.md §3.1).

@@ -8,6 +8,7 @@
 //! ([`preconditioner`]). Everything follows pymatting 1.1.16 and OpenCV 5 to rounding.
 
 pub mod alpha;
+pub mod band;
 pub mod blur;
 pub mod laplacian;
 pub mod preconditioner;
@@ -26,6 +27,46 @@ pub(crate) const METHOD: &str = "PyMatting";
 
 pub(crate) fn refine_error(reason: impl Into<String>) -> Error {
     Error::Refine { method: METHOD, reason: reason.into() }
+}
+
+/// The detail method "PyMatting".
+pub struct PyMatting;
+
+impl crate::refine::Method for PyMatting {
+    fn name(&self) -> &'static str {
+        METHOD
+    }
+
+    fn id(&self) -> &'static str {
+        "pymatting"
+    }
+
+    fn in_node(&self) -> bool {
+        true
+    }
+
+    /// The node's branch: [`mask_edge_detail`], whose black and white points are its trimap's
+    /// thresholds (no histogram remap).
+    fn refine_coarse(
+        &self,
+        image: &image::RgbImage,
+        coarse: &image::GrayImage,
+        params: &crate::Params,
+        _: Option<&crate::refine::vitmatte::VitMatteSession>,
+    ) -> crate::Result<image::GrayImage> {
+        mask_edge_detail(image, coarse, params.detail_range(), params.black_point, params.white_point)
+    }
+
+    fn refine_band(
+        &self,
+        image: &image::RgbImage,
+        soft: &image::GrayImage,
+        trimap: &image::GrayImage,
+        _: &crate::Params,
+        _: Option<&crate::refine::vitmatte::VitMatteSession>,
+    ) -> crate::Result<Vec<f32>> {
+        band::closed_form_in_band(image, trimap, soft)
+    }
 }
 
 /// The node's `mask_edge_detail(i, m, detail_range // 8 + 1, black_point, white_point)` for one
