@@ -36,6 +36,8 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = ROOT / "target" / "release" / "examples" / "bench_vitmatte"
+sys.path.insert(0, str(ROOT / "reference"))
+import vitmatte_ref  # noqa: E402 - the synthetic inputs, shared with scripts/make-tiny-vitmatte.py
 
 
 def run_child(cmd, env=None):
@@ -62,12 +64,7 @@ def synthetic_case(width: int, height: int, seed: int = 0):
         255 * yy / (height - 1),
     ], axis=-1)
     r = np.sqrt(((xx - 0.5 * width) / (0.3 * width)) ** 2 + ((yy - 0.5 * height) / (0.35 * height)) ** 2)
-    img[r < 1] = 255 - img[r < 1]
-    img = np.clip(img + rng.normal(0, 6, img.shape), 0, 255).astype(np.uint8)
-    trimap = np.zeros((height, width), np.uint8)
-    trimap[r < 1.08] = 127
-    trimap[r < 0.92] = 255
-    return img, trimap
+    return vitmatte_ref.ellipse_case(img, r, rng, unknown_below=1.08, foreground_below=0.92)
 
 
 WORKER = r"""
