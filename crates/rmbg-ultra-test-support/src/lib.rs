@@ -16,6 +16,6 @@ pub use compare::{byte_agreement, max_abs_diff};
 pub use fixtures::{broken_segmentation_model, tiny_segmentation_model};
 pub use images::png_claiming;
 pub use npy::{read_npy, write_npy, NpyElement};
-pub use paths::{photos, repo_root, testdata};
+pub use paths::{files_under, photos, repo_root, testdata};
 pub use reference::{python, run_reference, run_reference_code};
 pub use seed::fresh_seed;
