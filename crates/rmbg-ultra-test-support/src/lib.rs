@@ -4,6 +4,7 @@
 //! what only one suite needs stays in that suite's `tests/common`.
 
 mod compare;
+mod failures;
 mod fixtures;
 pub mod http;
 mod images;
@@ -13,6 +14,7 @@ mod reference;
 mod seed;
 
 pub use compare::{byte_agreement, max_abs_diff};
+pub use failures::assert_no_failures;
 pub use fixtures::{broken_segmentation_model, tiny_segmentation_model};
 pub use images::png_claiming;
 pub use npy::{read_npy, write_npy, NpyElement};
