@@ -1,5 +1,6 @@
 //! What the rmbg-ultra test suites and benchmarks share: paths of the test data, the pinned Python
-//! reference, `.npy` exchange with it, fresh seeds, comparisons and the tiny ONNX fixtures.
+//! reference, `.npy` exchange with it, fresh seeds, comparisons and the tiny ONNX fixtures;
+//! [`process`] is what the benchmarks read about their own process (peak memory, CPU time).
 //! [`http`] is the service's client side, shared by the service's tests and the CLI's `serve` test;
 //! what only one suite needs stays in that suite's `tests/common`.
 
@@ -10,6 +11,7 @@ pub mod http;
 mod images;
 mod npy;
 mod paths;
+pub mod process;
 mod reference;
 mod seed;
 
