@@ -26,10 +26,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
@@ -37,22 +35,9 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 BIN = ROOT / "target" / "release" / "examples" / "bench_vitmatte"
 sys.path.insert(0, str(ROOT / "reference"))
+sys.path.insert(0, str(ROOT / "bench"))
 import vitmatte_ref  # noqa: E402 - the synthetic inputs, shared with scripts/make-tiny-vitmatte.py
-
-
-def run_child(cmd, env=None):
-    """(wall seconds, peak RSS MiB, stdout) of one child process, its RSS from wait4."""
-    t = time.perf_counter()
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        p = subprocess.Popen(cmd, stdout=out, stderr=err, env=env)
-        _, status, usage = os.wait4(p.pid, 0)
-        p.returncode = os.waitstatus_to_exitcode(status)
-        seconds = time.perf_counter() - t
-        out.seek(0)
-        err.seek(0)
-        if p.returncode != 0:
-            raise SystemExit(f"{' '.join(map(str, cmd))} failed:\n{err.read().decode()[-4000:]}")
-        return seconds, usage.ru_maxrss / 1024, out.read().decode()
+from common import measure  # noqa: E402
 
 
 def synthetic_case(width: int, height: int, seed: int = 0):
@@ -132,9 +117,9 @@ def main() -> None:
             img, tri = synthetic_case(w, h)
             np.save(case / "image.npy", img)
             np.save(case / "trimap.npy", tri)
-            wall_o, rss_o, out_o = run_child([str(BIN), str(onnx), str(case), "--runs", str(args.runs)])
+            wall_o, rss_o, out_o = measure([str(BIN), str(onnx), str(case), "--runs", str(args.runs)])
             ours = json.loads(out_o.strip().splitlines()[-1])
-            wall_t, rss_t, out_t = run_child([sys.executable, "-c", WORKER, str(hf), str(case), str(args.runs), str(ROOT / "reference")])
+            wall_t, rss_t, out_t = measure([sys.executable, "-c", WORKER, str(hf), str(case), str(args.runs), str(ROOT / "reference")])
             theirs = json.loads(out_t.strip().splitlines()[-1])
             a, b = np.load(case / "ours.npy"), np.load(case / "torch.npy")
             agree = float(np.mean(a == b))

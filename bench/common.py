@@ -2,6 +2,7 @@
 
 import os
 import subprocess
+import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -15,16 +16,18 @@ def photos():
 
 
 def measure(cmd, env=None):
-    """(seconds, peak RSS in MiB, stdout) of one child process; wait4 gives that child's own RSS."""
+    """(seconds, peak RSS in MiB, stdout) of one child process; wait4 gives that child's own RSS.
+    Its output goes to files, not pipes, so that a chatty child cannot block on a full pipe."""
     t = time.perf_counter()
-    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
-    out = p.stdout.read()
-    err = p.stderr.read()
-    _, status, usage = os.wait4(p.pid, 0)
-    seconds = time.perf_counter() - t
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise SystemExit(f"{cmd} failed:\n{err.decode()}")
-    return seconds, usage.ru_maxrss / 1024, out.decode()
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        p = subprocess.Popen(cmd, stdout=out, stderr=err, env=env)
+        _, status, usage = os.wait4(p.pid, 0)
+        seconds = time.perf_counter() - t
+        out.seek(0)
+        err.seek(0)
+        if os.waitstatus_to_exitcode(status) != 0:
+            raise SystemExit(f"{' '.join(map(str, cmd))} failed:\n{err.read().decode()[-4000:]}")
+        return seconds, usage.ru_maxrss / 1024, out.read().decode()
 
 
 def model_path(model_id="isnet-general"):
