@@ -57,21 +57,19 @@ import json, sys, time
 import numpy as np, torch
 from PIL import Image
 sys.path.insert(0, sys.argv[4])
+sys.path.insert(0, sys.argv[5])
+from common import status_kb
 import vitmatte_ref as ref
 from transformers import VitMatteForImageMatting
 from transformers.models.vitmatte.image_processing_pil_vitmatte import VitMatteImageProcessorPil
 hf, case, runs = sys.argv[1], sys.argv[2], int(sys.argv[3])
-def rss_kb(key='VmRSS:'):
-    for line in open('/proc/self/status'):
-        if line.startswith(key):
-            return int(line.split()[1])
 img = Image.fromarray(np.load(case + '/image.npy'))
 tri = Image.fromarray(np.load(case + '/trimap.npy'))
 t = time.perf_counter()
 model = VitMatteForImageMatting.from_pretrained(hf).eval()
 processor = VitMatteImageProcessorPil.from_pretrained(hf)
 load = time.perf_counter() - t
-rss_loaded = rss_kb()
+rss_loaded = status_kb('VmRSS:')
 def stage():
     # generate_VITMatte without the model reload: processor, model, crop, u8, resize back.
     image, trimap = img, tri
@@ -119,7 +117,8 @@ def main() -> None:
             np.save(case / "trimap.npy", tri)
             wall_o, rss_o, out_o = measure([str(BIN), str(onnx), str(case), "--runs", str(args.runs)])
             ours = json.loads(out_o.strip().splitlines()[-1])
-            wall_t, rss_t, out_t = measure([sys.executable, "-c", WORKER, str(hf), str(case), str(args.runs), str(ROOT / "reference")])
+            wall_t, rss_t, out_t = measure([sys.executable, "-c", WORKER, str(hf), str(case), str(args.runs), str(ROOT / "reference"),
+                                             str(ROOT / "bench")])
             theirs = json.loads(out_t.strip().splitlines()[-1])
             a, b = np.load(case / "ours.npy"), np.load(case / "torch.npy")
             agree = float(np.mean(a == b))

@@ -1,4 +1,5 @@
-"""Shared by the benchmarks: run a command, return its wall time and its own peak RSS."""
+"""Shared by the benchmarks: run a command, return its wall time and its own peak RSS; read this
+process's memory from /proc (what the benchmarks' child processes report about themselves)."""
 
 import os
 import subprocess
@@ -28,6 +29,24 @@ def measure(cmd, env=None):
         if os.waitstatus_to_exitcode(status) != 0:
             raise SystemExit(f"{' '.join(map(str, cmd))} failed:\n{err.read().decode()[-4000:]}")
         return seconds, usage.ru_maxrss / 1024, out.read().decode()
+
+
+def status_kb(field="VmRSS:"):
+    """A field of this process's /proc/self/status in kB: VmRSS (resident now) or VmHWM (peak); 0 if absent."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field):
+                return int(line.split()[1])
+    return 0
+
+
+def reset_peak():
+    """Lowers the peak (VmHWM) to the current RSS (Linux >= 4.0), so the next reading is the peak of what runs between."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+    except OSError:
+        pass
 
 
 def model_path(model_id="isnet-general"):
