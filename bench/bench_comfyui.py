@@ -23,19 +23,11 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import ROOT, measure, model_path, photos, table  # noqa: E402
+from common import ROOT, measure, model_path, photos, status_kb, table  # noqa: E402
 
 COMFY_PY = os.path.join(ROOT, ".venv-comfy", "bin", "python")
 REF_PY = os.path.join(ROOT, ".venv-ref", "bin", "python")
 SIZE = (1086, 1448)
-
-
-def rss_kb():
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
 
 
 def cpu_seconds():
@@ -72,7 +64,7 @@ def child_ours(args):
     frames = np.load(args.frames)
     image = frames if args.numpy else torch.from_numpy(frames)
     imports = time.perf_counter() - t
-    rss_imports = rss_kb()
+    rss_imports = status_kb()
     kw = dict(image=image, detail_method=args.method if args.method != "none" else "GuidedFilter", detail_erode=6,
               detail_dilate=6, black_point=0.01, white_point=0.99, process_detail=args.method != "none", device="cpu",
               max_megapixels=2.0, seg_model="isnet-general")
@@ -97,7 +89,7 @@ def child_ref(args):
 
     frames = np.load(args.frames)
     imports = time.perf_counter() - t
-    rss_imports = rss_kb()
+    rss_imports = status_kb()
     opts = argparse.Namespace(method=args.method if args.method != "none" else "GuidedFilter", erode=6, dilate=6,
                               black_point=0.01, white_point=0.99, no_detail=args.method == "none", max_megapixels=2.0)
     timings = {"segment": 0.0, "refine": 0.0}

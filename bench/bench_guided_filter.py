@@ -40,12 +40,9 @@ eps = float(sys.argv[5])
 i = np.asarray(Image.open(img_path).convert('RGB')).astype(np.float32) / 255.0
 m = np.asarray(Image.open(mask_path).convert('L')).astype(np.float32) / 255.0
 m3 = np.ascontiguousarray(np.dstack([m, m, m]))
-def rss_kb():
-    with open('/proc/self/status') as f:
-        for line in f:
-            if line.startswith('VmRSS:'):
-                return int(line.split()[1])
-before = rss_kb()
+sys.path.insert(0, sys.argv[6])
+from common import status_kb
+before = status_kb('VmRSS:')
 out = {'threads': cv2.getNumThreads(), 'rss_before_kb': before, 'runs': {}}
 for r in radii:
     res = {}
@@ -97,7 +94,8 @@ def main() -> None:
             best = {}
             for _ in range(args.rounds):
                 cv = subprocess.run(
-                    [sys.executable, "-c", OPENCV_CHILD, str(ip), str(mp_path), str(args.iters), args.radii, str(args.eps)],
+                    [sys.executable, "-c", OPENCV_CHILD, str(ip), str(mp_path), str(args.iters), args.radii, str(args.eps),
+                     str(ROOT / "bench")],
                     check=True, capture_output=True, text=True,
                 )
                 cvj = json.loads(cv.stdout.strip().splitlines()[-1])

@@ -17,13 +17,12 @@ import argparse
 import importlib.util
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
-from common import BIN, ROOT, model_path, photos, table  # noqa: E402
+from common import BIN, ROOT, measure, model_path, photos, table  # noqa: E402
 
 
 def quantizer():
@@ -120,15 +119,11 @@ def main():
         rows = []
         for label, path in [("fp16 file (shipped, node)", fp16), ("fp32 graph", fp32), ("int8 QDQ (--fast)", int8)]:
             env = dict(os.environ, BENCH_NETWORK_RUNS=str(args.runs))
-            p = subprocess.Popen([sys.executable, __file__, "--child", path], stdout=subprocess.PIPE, env=env)
-            out = p.stdout.read()
-            _, status, usage = os.wait4(p.pid, 0)
-            if os.waitstatus_to_exitcode(status) != 0:
-                raise SystemExit(f"{label}: the child failed")
+            _, peak_mib, out = measure([sys.executable, __file__, "--child", path], env=env)
             r = json.loads(out)
             per = sum(r["times"]) / len(r["times"])
             rows.append([label, f"{r['load']:.2f}", f"{per:.3f}", f"{min(r['times']):.3f}",
-                         f"{usage.ru_maxrss / 1024:.0f}", f"{gflop / per:.0f}", f"{gflop / per / peak:.2f}"])
+                         f"{peak_mib:.0f}", f"{gflop / per:.0f}", f"{gflop / per / peak:.2f}"])
     print(f"convolution work at 1024x1024: {gflop:.1f} GFLOP; fp32 peak {peak:.0f} GFLOP/s = {cores} cores x "
           f"{args.fma_units} FMA x 16 lanes x 2 flop x {mhz:.0f} MHz (/proc/cpuinfo); {len(photos())} photos x "
           f"{args.runs} run(s) after one warm-up")

@@ -26,22 +26,13 @@ import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PHOTO = os.path.join(ROOT, "testdata", "photos", "people.jpg")
+sys.path.insert(0, os.path.join(ROOT, "bench"))
+from common import reset_peak, status_kb  # noqa: E402
 
 
 def proc_status(field):
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith(field):
-                return int(line.split()[1]) * 1024
-    return 0
-
-
-def reset_peak():
-    try:
-        with open("/proc/self/clear_refs", "w") as f:
-            f.write("5")
-    except OSError:
-        pass
+    """A /proc/self/status field in bytes."""
+    return status_kb(field) * 1024
 
 
 # ---------------------------------------------------------------- the pymatting side (child)

@@ -32,7 +32,7 @@ import psutil
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
-from common import photos, table  # noqa: E402
+from common import measure, photos, table  # noqa: E402
 
 BIN = ROOT / "target" / "release" / "rmbg-ultra"
 
@@ -125,18 +125,6 @@ def run(cmd):
     return seconds, sampler, out
 
 
-def run_own(cmd):
-    """(seconds, peak RSS MiB) of a single child process, from wait4."""
-    t = time.perf_counter()
-    p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    err = p.stderr.read()
-    _, status, usage = os.wait4(p.pid, 0)
-    seconds = time.perf_counter() - t
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise SystemExit(f"{' '.join(map(str, cmd))} failed:\n{err.decode()[-3000:]}")
-    return seconds, usage.ru_maxrss / 1024
-
-
 def same_files(a, b):
     fa = sorted(p.name for p in Path(a).iterdir())
     fb = sorted(p.name for p in Path(b).iterdir())
@@ -175,14 +163,14 @@ def main():
         rows, results = [], {}
 
         cli_out = work / "cli"
-        s, rss = run_own([str(BIN), "remove", str(inputs), "-o", str(cli_out), "--method", args.method, "--device", "cpu",
+        s, rss, _ = measure([str(BIN), "remove", str(inputs), "-o", str(cli_out), "--method", args.method, "--device", "cpu",
                           "--offline", "--quiet"])
         results["cli"] = {"seconds": s, "peak_mib": rss}
         rows.append(["CLI `remove FOLDER` (1 process)", n, f"{s:.1f}", f"{n / s:.3f}", f"{s / n:.2f}", "1.00x", f"{rss:.0f}", "-"])
 
         py_out = work / "python"
         py_out.mkdir()
-        s, rss = run_own([sys.executable, __file__, "--child", "python", *common, "--output", str(py_out)])
+        s, rss, _ = measure([sys.executable, __file__, "--child", "python", *common, "--output", str(py_out)])
         assert same_files(cli_out, py_out), "the package's outputs differ from the CLI's"
         results["python"] = {"seconds": s, "peak_mib": rss}
         cli_s = results["cli"]["seconds"]

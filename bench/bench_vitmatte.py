@@ -26,31 +26,18 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = ROOT / "target" / "release" / "examples" / "bench_vitmatte"
-
-
-def run_child(cmd, env=None):
-    """(wall seconds, peak RSS MiB, stdout) of one child process, its RSS from wait4."""
-    t = time.perf_counter()
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        p = subprocess.Popen(cmd, stdout=out, stderr=err, env=env)
-        _, status, usage = os.wait4(p.pid, 0)
-        p.returncode = os.waitstatus_to_exitcode(status)
-        seconds = time.perf_counter() - t
-        out.seek(0)
-        err.seek(0)
-        if p.returncode != 0:
-            raise SystemExit(f"{' '.join(map(str, cmd))} failed:\n{err.read().decode()[-4000:]}")
-        return seconds, usage.ru_maxrss / 1024, out.read().decode()
+sys.path.insert(0, str(ROOT / "reference"))
+sys.path.insert(0, str(ROOT / "bench"))
+import vitmatte_ref  # noqa: E402 - the synthetic inputs, shared with scripts/make-tiny-vitmatte.py
+from common import measure  # noqa: E402
 
 
 def synthetic_case(width: int, height: int, seed: int = 0):
@@ -62,12 +49,7 @@ def synthetic_case(width: int, height: int, seed: int = 0):
         255 * yy / (height - 1),
     ], axis=-1)
     r = np.sqrt(((xx - 0.5 * width) / (0.3 * width)) ** 2 + ((yy - 0.5 * height) / (0.35 * height)) ** 2)
-    img[r < 1] = 255 - img[r < 1]
-    img = np.clip(img + rng.normal(0, 6, img.shape), 0, 255).astype(np.uint8)
-    trimap = np.zeros((height, width), np.uint8)
-    trimap[r < 1.08] = 127
-    trimap[r < 0.92] = 255
-    return img, trimap
+    return vitmatte_ref.ellipse_case(img, r, rng, unknown_below=1.08, foreground_below=0.92)
 
 
 WORKER = r"""
@@ -75,21 +57,19 @@ import json, sys, time
 import numpy as np, torch
 from PIL import Image
 sys.path.insert(0, sys.argv[4])
+sys.path.insert(0, sys.argv[5])
+from common import status_kb
 import vitmatte_ref as ref
 from transformers import VitMatteForImageMatting
 from transformers.models.vitmatte.image_processing_pil_vitmatte import VitMatteImageProcessorPil
 hf, case, runs = sys.argv[1], sys.argv[2], int(sys.argv[3])
-def rss_kb(key='VmRSS:'):
-    for line in open('/proc/self/status'):
-        if line.startswith(key):
-            return int(line.split()[1])
 img = Image.fromarray(np.load(case + '/image.npy'))
 tri = Image.fromarray(np.load(case + '/trimap.npy'))
 t = time.perf_counter()
 model = VitMatteForImageMatting.from_pretrained(hf).eval()
 processor = VitMatteImageProcessorPil.from_pretrained(hf)
 load = time.perf_counter() - t
-rss_loaded = rss_kb()
+rss_loaded = status_kb('VmRSS:')
 def stage():
     # generate_VITMatte without the model reload: processor, model, crop, u8, resize back.
     image, trimap = img, tri
@@ -135,9 +115,10 @@ def main() -> None:
             img, tri = synthetic_case(w, h)
             np.save(case / "image.npy", img)
             np.save(case / "trimap.npy", tri)
-            wall_o, rss_o, out_o = run_child([str(BIN), str(onnx), str(case), "--runs", str(args.runs)])
+            wall_o, rss_o, out_o = measure([str(BIN), str(onnx), str(case), "--runs", str(args.runs)])
             ours = json.loads(out_o.strip().splitlines()[-1])
-            wall_t, rss_t, out_t = run_child([sys.executable, "-c", WORKER, str(hf), str(case), str(args.runs), str(ROOT / "reference")])
+            wall_t, rss_t, out_t = measure([sys.executable, "-c", WORKER, str(hf), str(case), str(args.runs), str(ROOT / "reference"),
+                                             str(ROOT / "bench")])
             theirs = json.loads(out_t.strip().splitlines()[-1])
             a, b = np.load(case / "ours.npy"), np.load(case / "torch.npy")
             agree = float(np.mean(a == b))

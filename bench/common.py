@@ -1,7 +1,9 @@
-"""Shared by the benchmarks: run a command, return its wall time and its own peak RSS."""
+"""Shared by the benchmarks: run a command, return its wall time and its own peak RSS; read this
+process's memory from /proc (what the benchmarks' child processes report about themselves)."""
 
 import os
 import subprocess
+import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -15,16 +17,36 @@ def photos():
 
 
 def measure(cmd, env=None):
-    """(seconds, peak RSS in MiB, stdout) of one child process; wait4 gives that child's own RSS."""
+    """(seconds, peak RSS in MiB, stdout) of one child process; wait4 gives that child's own RSS.
+    Its output goes to files, not pipes, so that a chatty child cannot block on a full pipe."""
     t = time.perf_counter()
-    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
-    out = p.stdout.read()
-    err = p.stderr.read()
-    _, status, usage = os.wait4(p.pid, 0)
-    seconds = time.perf_counter() - t
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise SystemExit(f"{cmd} failed:\n{err.decode()}")
-    return seconds, usage.ru_maxrss / 1024, out.decode()
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        p = subprocess.Popen(cmd, stdout=out, stderr=err, env=env)
+        _, status, usage = os.wait4(p.pid, 0)
+        seconds = time.perf_counter() - t
+        out.seek(0)
+        err.seek(0)
+        if os.waitstatus_to_exitcode(status) != 0:
+            raise SystemExit(f"{' '.join(map(str, cmd))} failed:\n{err.read().decode()[-4000:]}")
+        return seconds, usage.ru_maxrss / 1024, out.read().decode()
+
+
+def status_kb(field="VmRSS:"):
+    """A field of this process's /proc/self/status in kB: VmRSS (resident now) or VmHWM (peak); 0 if absent."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field):
+                return int(line.split()[1])
+    return 0
+
+
+def reset_peak():
+    """Lowers the peak (VmHWM) to the current RSS (Linux >= 4.0), so the next reading is the peak of what runs between."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+    except OSError:
+        pass
 
 
 def model_path(model_id="isnet-general"):

@@ -79,6 +79,19 @@ def generate_vitmatte(run, image: Image.Image, trimap: Image.Image, max_megapixe
     return x, alpha_f32, np.asarray(mask)
 
 
+def ellipse_case(img: np.ndarray, r: np.ndarray, rng, unknown_below: float, foreground_below: float):
+    """A synthetic ViTMatte input (for scripts/make-tiny-vitmatte.py's fixtures and
+    bench/bench_vitmatte.py): the picture `img` (float, H×W×3, 0..255) inverted inside the ellipse
+    `r < 1` (r: H×W, the scaled distance from its centre) with noise of σ 6 from `rng`, and its trimap:
+    255 where r < foreground_below, 127 where r < unknown_below, else 0. Returns u8 (image, trimap)."""
+    img[r < 1] = 255 - img[r < 1]
+    img = np.clip(img + rng.normal(0, 6, img.shape), 0, 255).astype(np.uint8)
+    trimap = np.zeros(r.shape, np.uint8)
+    trimap[r < unknown_below] = 127
+    trimap[r < foreground_below] = 255
+    return img, trimap
+
+
 def onnx_runner(model_path: str):
     import onnxruntime as ort
 

@@ -118,12 +118,7 @@ def synthetic_case(rng, width: int, height: int):
     cx, cy = rng.uniform(0.3, 0.7) * width, rng.uniform(0.3, 0.7) * height
     rx, ry = rng.uniform(0.2, 0.35) * width, rng.uniform(0.2, 0.35) * height
     r = np.sqrt(((xx - cx) / rx) ** 2 + ((yy - cy) / ry) ** 2)
-    img[r < 1] = 255 - img[r < 1]
-    img = np.clip(img + rng.normal(0, 6, img.shape), 0, 255).astype(np.uint8)
-    trimap = np.zeros((height, width), np.uint8)
-    trimap[r < 1.25] = 127
-    trimap[r < 0.8] = 255
-    return img, trimap
+    return reference.ellipse_case(img, r, rng, unknown_below=1.25, foreground_below=0.8)
 
 
 # (name, width, height, max_megapixels): the last one is over its limit (43,200 px > 0.03 * 2^20),

@@ -2,9 +2,7 @@
 //! API of every Python version) read under the GIL into a checked [`Layout`], whose slices the
 //! callers then use with the GIL released.
 
-pub mod layout;
-
-pub use layout::{any_overlap, Dtype, Interface, Layout, Refusal};
+pub use rmbg_ultra_numpy_layout::{any_overlap, Dtype, Interface, Layout, Refusal};
 
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;

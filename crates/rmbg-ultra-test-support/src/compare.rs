@@ -1,9 +1,9 @@
 //! How far two outputs are apart.
 
-/// Largest absolute difference of two equally long slices.
-pub fn max_abs_diff(a: &[f64], b: &[f64]) -> f64 {
+/// Largest absolute difference of two equally long slices (f32 or f64), computed in f64.
+pub fn max_abs_diff<T: Copy + Into<f64>>(a: &[T], b: &[T]) -> f64 {
     assert_eq!(a.len(), b.len());
-    a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f64::max)
+    a.iter().zip(b).map(|(&x, &y)| (x.into() - y.into()).abs()).fold(0.0, f64::max)
 }
 
 /// Share of equal bytes and the largest byte difference.
@@ -21,6 +21,7 @@ mod tests {
     #[test]
     fn differences_are_measured() {
         assert_eq!(max_abs_diff(&[1.0, -2.0, 3.0], &[1.5, 1.0, 3.0]), 3.0);
+        assert_eq!(max_abs_diff(&[0.1f32, 2.0], &[0.1f32, 1.0]), 1.0);
         assert_eq!(byte_agreement(&[0, 10, 255, 7], &[0, 12, 0, 7]), (0.5, 255));
         assert_eq!(byte_agreement(&[], &[]), (0.0, 0));
     }

@@ -22,6 +22,24 @@ pub fn photos() -> Vec<PathBuf> {
     v
 }
 
+/// Every file below `root` (recursively), sorted; none when `root` does not exist.
+pub fn files_under(root: &Path) -> Vec<PathBuf> {
+    let mut found = vec![];
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                found.push(p);
+            }
+        }
+    }
+    found.sort();
+    found
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -31,5 +49,18 @@ mod tests {
         assert!(repo_root().join("Cargo.toml").is_file());
         let names: Vec<String> = photos().iter().map(|p| p.file_stem().unwrap().to_string_lossy().into_owned()).collect();
         assert_eq!(names, ["animal", "baby", "car", "graphic", "people", "product"]);
+    }
+
+    #[test]
+    fn files_under_walks_the_folders_and_ignores_a_missing_root() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("a/b")).unwrap();
+        std::fs::create_dir(dir.path().join("empty")).unwrap();
+        for f in ["z", "a/y", "a/b/x"] {
+            std::fs::write(dir.path().join(f), f).unwrap();
+        }
+        let rel: Vec<_> = files_under(dir.path()).iter().map(|p| p.strip_prefix(dir.path()).unwrap().to_path_buf()).collect();
+        assert_eq!(rel, [Path::new("a/b/x"), Path::new("a/y"), Path::new("z")]);
+        assert!(files_under(&dir.path().join("missing")).is_empty());
     }
 }

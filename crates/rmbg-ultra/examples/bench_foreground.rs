@@ -30,12 +30,6 @@ fn usage() -> ! {
     std::process::exit(2)
 }
 
-fn peak_rss_kb() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    line.split_whitespace().nth(1)?.parse().ok()
-}
-
 /// Median and minimum seconds of `iters` calls after one warm-up call.
 fn time<T>(iters: usize, mut f: impl FnMut() -> T) -> (f64, f64) {
     drop(f());
@@ -110,7 +104,7 @@ fn main() {
     let blur = time(iters, || blur_fusion(&unit, &alpha, w, h, &BlurFusionOptions::default()));
     let ml_u8 = time(iters, || estimate_foreground(&img, &alpha, ForegroundMethod::Ml));
     let blur_u8 = time(iters, || estimate_foreground(&img, &alpha, ForegroundMethod::BlurFusion));
-    let our_rss = peak_rss_kb();
+    let our_rss = common::process::peak_rss_kb();
 
     let pymatting: Option<serde_json::Value> = python.filter(|p| p.exists()).map(|py| {
         let dir = tempfile::tempdir().unwrap();

@@ -12,6 +12,8 @@
 //! `{"seconds": median per run, "min_seconds", "cpu_seconds" (user+sys per run), "runs", "width", "height", "radius", "eps",
 //! "api", "peak_rss_kb"}` (peak RSS of the whole process, from /proc/self/status VmHWM).
 
+use rmbg_ultra_test_support::process::{cpu_seconds, peak_rss_kb};
+
 use image::{GrayImage, Luma, Rgb, RgbImage};
 use rmbg_ultra::refine::guided_filter::{guided_filter, guided_filter_u8, NODE_EPS};
 use rmbg_ultra::remap::u8_to_unit;
@@ -20,20 +22,6 @@ use std::time::Instant;
 fn usage() -> ! {
     eprintln!("usage: bench_guided_filter [--image PATH | --size WxH] [--mask PATH] [--radius R] [--eps E] [--iters N] [--f32]");
     std::process::exit(2)
-}
-
-fn peak_rss_kb() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    line.split_whitespace().nth(1)?.parse().ok()
-}
-
-/// User + system CPU time of the process so far (from /proc/self/stat, clock ticks of 10 ms).
-fn cpu_seconds() -> Option<f64> {
-    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
-    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
-    let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
-    Some(ticks / 100.0)
 }
 
 fn main() {

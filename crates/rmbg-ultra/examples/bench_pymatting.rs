@@ -20,12 +20,7 @@ use rmbg_ultra_test_support as common;
 
 /// A field of /proc/self/status in bytes (VmRSS, VmHWM).
 fn proc_status_bytes(field: &str) -> u64 {
-    let s = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    s.lines()
-        .find(|l| l.starts_with(field))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse::<u64>().ok())
-        .map_or(0, |kb| kb * 1024)
+    common::process::status_kb(field).map_or(0, |kb| kb * 1024)
 }
 
 /// CPU time of all threads of this process so far, in seconds (from /proc/self/task/*/schedstat).
@@ -39,11 +34,6 @@ fn cpu_seconds() -> f64 {
         }
     }
     ns as f64 * 1e-9
-}
-
-/// Resets the peak RSS (VmHWM) to the current RSS (Linux ≥ 4.0).
-fn reset_peak_rss() {
-    let _ = std::fs::write("/proc/self/clear_refs", "5");
 }
 
 fn report_json(r: &CfReport) -> Value {
@@ -102,7 +92,7 @@ fn main() {
                 case["black_point"].as_f64().unwrap(),
                 case["white_point"].as_f64().unwrap(),
             );
-            reset_peak_rss();
+            common::process::reset_peak_rss();
             rss_before = proc_status_bytes("VmRSS:");
             let mut out = None;
             for _ in 0..repeat {
@@ -122,7 +112,7 @@ fn main() {
             if args.iter().any(|a| a == "--factor-only") {
                 return factor_only(&img, &tri, w, h, repeat);
             }
-            reset_peak_rss();
+            common::process::reset_peak_rss();
             rss_before = proc_status_bytes("VmRSS:");
             let mut out = None;
             for _ in 0..repeat {

@@ -4,6 +4,8 @@
 //!
 //!     bench_stages MODEL.onnx PHOTO...
 
+use rmbg_ultra_test_support as common;
+
 use rmbg_ultra::decode::{decode_file, DecodeLimits};
 use rmbg_ultra::encode::{encode, Format};
 use rmbg_ultra::resample::pillow_bilinear_rgb;
@@ -13,13 +15,6 @@ use rmbg_ultra::{compose, refine, remap::HistogramRemap, Device};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Instant;
-
-fn peak_rss_kb() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| l.split_whitespace().nth(1)?.parse().ok()))
-        .unwrap_or(0)
-}
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -60,6 +55,6 @@ fn main() {
     for (k, v) in t {
         out.insert(k.into(), v.into());
     }
-    out.insert("peak_rss_kb".into(), peak_rss_kb().into());
+    out.insert("peak_rss_kb".into(), common::process::peak_rss_kb().unwrap_or(0).into());
     println!("{}", serde_json::Value::Object(out));
 }

@@ -20,18 +20,9 @@ use std::time::Instant;
 
 use rmbg_ultra_test_support as common;
 
-fn status_kb(key: &str) -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with(key))?;
-    line.split_whitespace().nth(1)?.parse().ok()
-}
-
-/// User + system CPU time of the process so far (from /proc/self/stat, clock ticks of 10 ms).
+/// User + system CPU time of the process so far, 0 where /proc does not say.
 fn cpu_seconds() -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    let fields: Vec<&str> = stat.rsplit_once(')').map(|(_, r)| r.split_whitespace().collect()).unwrap_or_default();
-    let tick = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
-    (tick(11) + tick(12)) / 100.0
+    common::process::cpu_seconds().unwrap_or(0.0)
 }
 
 fn main() {
@@ -59,7 +50,7 @@ fn main() {
     let t = Instant::now();
     let session = VitMatteSession::load(model, "vitmatte", Device::Cpu, true).unwrap_or_else(|e| panic!("{e}"));
     let load_s = t.elapsed().as_secs_f64();
-    let rss_loaded = status_kb("VmRSS:");
+    let rss_loaded = common::process::status_kb("VmRSS:");
 
     let t = Instant::now();
     let alpha = session.estimate_alpha(&image, &trimap, max_mp).unwrap_or_else(|e| panic!("{e}"));
@@ -83,7 +74,7 @@ fn main() {
         serde_json::json!({
             "width": image.width(), "height": image.height(), "max_megapixels": max_mp,
             "load_seconds": load_s, "first_seconds": first_s, "seconds": median, "min_seconds": min,
-            "cpu_seconds": cpu.get(cpu.len() / 2).copied(), "runs": runs, "peak_rss_kb": status_kb("VmHWM:"), "rss_after_load_kb": rss_loaded,
+            "cpu_seconds": cpu.get(cpu.len() / 2).copied(), "runs": runs, "peak_rss_kb": common::process::peak_rss_kb(), "rss_after_load_kb": rss_loaded,
         })
     );
 }

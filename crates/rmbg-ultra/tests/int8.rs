@@ -50,22 +50,6 @@ fn base_model() -> PathBuf {
     ModelStore::open_default().resolve("isnet-general", Task::Segmentation, true).expect("isnet-general installs")
 }
 
-fn files_under(root: &Path) -> Vec<PathBuf> {
-    let mut out = vec![];
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                stack.push(p);
-            } else {
-                out.push(p);
-            }
-        }
-    }
-    out
-}
-
 #[test]
 fn int8_is_deterministic_and_agrees_with_the_original() {
     if !enabled("int8_is_deterministic_and_agrees_with_the_original") {
@@ -108,7 +92,7 @@ fn int8_is_deterministic_and_agrees_with_the_original() {
     }
     eprintln!("isnet-general-int8: {} bytes, sha256 {}", e1.size, e1.sha256);
     // nothing but the model (and the manifest) beside it
-    let leftovers: Vec<_> = files_under(path1.parent().unwrap()).into_iter().filter(|p| p != &path1).collect();
+    let leftovers: Vec<_> = common::files_under(path1.parent().unwrap()).into_iter().filter(|p| p != &path1).collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
 
     // Agreement with the fp16 original on the shared photos, through the library's segmentation.
@@ -142,13 +126,13 @@ fn a_failing_python_names_the_model_and_leaves_nothing_in_the_cache() {
     let base = base_model();
     let int8 = spec("isnet-general-int8").unwrap();
     let (dir, store) = cache_with_base(&base);
-    let before = files_under(dir.path());
+    let before = common::files_under(dir.path());
     for python in ["false", "/nonexistent/python3"] {
         let opts = QuantizeOptions { python: PathBuf::from(python), ..QuantizeOptions::default() };
         let err = quantize::make(&store, int8, "isnet-general", &opts, &mut |_, _| {}).unwrap_err().to_string();
         assert!(err.contains("isnet-general-int8") && err.contains(&format!("{python} -m venv")), "{err}");
         assert!(err.contains("rmbg-ultra models fetch isnet-general-int8"), "{err}");
-        assert_eq!(files_under(dir.path()), before, "the cache changed after: {err}");
+        assert_eq!(common::files_under(dir.path()), before, "the cache changed after: {err}");
         assert!(!store.root().join("venv-quantize").exists());
         assert!(matches!(store.verify(int8).unwrap(), Status::Missing));
     }

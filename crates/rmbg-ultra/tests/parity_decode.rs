@@ -62,11 +62,5 @@ fn decode_matches_pillow_exif_transpose_convert_rgb() {
     }
     eprintln!("{} files compared ({n_photos} photos)", cases.len());
     assert!(n_photos >= 6, "expected the six test photos, got {n_photos}");
-    assert!(
-        failures.is_empty(),
-        "seed {seed}: {} of {} differ from Pillow:\n{}",
-        failures.len(),
-        cases.len(),
-        failures.join("\n")
-    );
+    common::assert_no_failures(&failures, format!("seed {seed}: {} of {} differ from Pillow", failures.len(), cases.len()));
 }

@@ -47,7 +47,7 @@ fn check(dir: &Path, cases: &[Case], cases_txt: &str) {
         }
     }
     eprintln!("foreground estimation vs reference:\n{report}");
-    assert!(failures.is_empty(), "{} case(s) above tolerance:\n{}", failures.len(), failures.join("\n"));
+    common::assert_no_failures(&failures, format!("{} case(s) above tolerance", failures.len()));
 }
 
 fn size(rng: &mut StdRng) -> usize {

@@ -58,7 +58,7 @@ fn check_against_opencv(dir: &Path, outcomes: &[Outcome], cases_txt: &str) {
         }
     }
     eprintln!("guided filter vs cv2.ximgproc.guidedFilter (worst {worst:.3e}):\n{report}");
-    assert!(failures.is_empty(), "{} case(s) above {TOLERANCE:e}:\n{}", failures.len(), failures.join("\n"));
+    common::assert_no_failures(&failures, format!("{} case(s) above {TOLERANCE:e}", failures.len()));
 }
 
 #[derive(Debug, Clone, Copy)]

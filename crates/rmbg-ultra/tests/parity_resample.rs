@@ -159,13 +159,7 @@ fn pillow_random_images_identical_bytes() {
         }
     }
     eprintln!("{} cases ({n_vfirst} vertical-first, {n_hfirst} horizontal-first two-pass)", cases.len());
-    assert!(
-        failures.is_empty(),
-        "seed {seed}: {} of {} differ from Pillow:\n{}",
-        failures.len(),
-        cases.len(),
-        failures.join("\n")
-    );
+    common::assert_no_failures(&failures, format!("seed {seed}: {} of {} differ from Pillow", failures.len(), cases.len()));
 }
 
 #[test]
@@ -214,7 +208,7 @@ fn pillow_photos_identical_bytes() {
             ));
         }
     }
-    assert!(failures.is_empty(), "differ from Pillow:\n{}", failures.join("\n"));
+    common::assert_no_failures(&failures, "differ from Pillow");
 }
 
 /// A smooth random map (sum of a few random bumps), like a segmentation output.
@@ -242,11 +236,6 @@ fn smooth_map(rng: &mut impl Rng, w: usize, h: usize) -> Vec<f32> {
         }
     }
     v
-}
-
-fn max_abs(a: &[f32], b: &[f32]) -> f64 {
-    assert_eq!(a.len(), b.len());
-    a.iter().zip(b).map(|(x, y)| (*x as f64 - *y as f64).abs()).fold(0.0, f64::max)
 }
 
 /// Largest difference between horizontally or vertically adjacent samples.
@@ -311,8 +300,8 @@ fn torch_bilinear_matches_numpy_and_onnxruntime() {
         let (s, np_ref) = read_npy::<f32>(&dir.path().join(format!("np_{id}.npy")));
         assert_eq!(s, vec![oh, ow]);
         let (_, ort_ref) = read_npy::<f32>(&dir.path().join(format!("ort_{id}.npy")));
-        let d_np = max_abs(&got, &np_ref);
-        let d_ort = max_abs(&got, &ort_ref);
+        let d_np = common::max_abs_diff(&got, &np_ref);
+        let d_ort = common::max_abs_diff(&got, &ort_ref);
         // onnxruntime maps coordinates as (o+0.5)/(out/in)-0.5, torch as (o+0.5)·(in/out)-0.5,
         // both in f32: the source coordinate may differ by a few ulp of the input length, and the
         // result by that much times the local slope (~1e-4 on white noise, ~1e-7 on smooth maps).
@@ -327,5 +316,5 @@ fn torch_bilinear_matches_numpy_and_onnxruntime() {
             failures.push(format!("{label}: max abs {d_ort:.3e} vs onnxruntime Resize (tolerance {ort_tol:.1e})"));
         }
     }
-    assert!(failures.is_empty(), "seed {seed}:\n{}", failures.join("\n"));
+    common::assert_no_failures(&failures, format!("seed {seed}"));
 }

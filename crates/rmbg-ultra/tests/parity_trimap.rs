@@ -97,7 +97,7 @@ fn trimap_matches_cv2_on_random_masks() {
         assert!(trimap.as_raw().iter().all(|&v| v == 0 || v == 127 || v == 255));
     }
     eprintln!("{} trimap cases vs cv2", ours.len());
-    assert!(failures.is_empty(), "seed {seed}:\n{}", failures.join("\n"));
+    common::assert_no_failures(&failures, format!("seed {seed}"));
 }
 
 #[test]

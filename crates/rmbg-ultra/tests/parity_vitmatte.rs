@@ -44,10 +44,6 @@ fn gray_from_npy(path: &std::path::Path) -> GrayImage {
     GrayImage::from_raw(shape[1] as u32, shape[0] as u32, data).unwrap()
 }
 
-fn as_f64(v: &[f32]) -> Vec<f64> {
-    v.iter().map(|&x| x as f64).collect()
-}
-
 #[test]
 fn fixtures_match_transformers() {
     let session = session();
@@ -68,7 +64,7 @@ fn fixtures_match_transformers() {
 
         let (shape, want) = read_npy::<f32>(&testdata(&format!("vitmatte/{name}_alpha_f32.npy")));
         assert_eq!(shape, vec![processed.1 as usize, processed.0 as usize]);
-        let d = max_abs_diff(&as_f64(alpha.as_raw()), &as_f64(&want));
+        let d = max_abs_diff(alpha.as_raw(), &want);
 
         let u8_alpha = session.estimate_alpha(&image, &trimap, mp).unwrap();
         let want_u8 = gray_from_npy(&testdata(&format!("vitmatte/{name}_alpha_u8.npy")));
@@ -156,7 +152,7 @@ fn fresh_inputs_match_the_onnxruntime_reference() {
         assert_eq!(ref_shape, shape.to_vec(), "{what}: model input shape");
         let input_same = input.iter().zip(&ref_input).all(|(a, b)| a.to_bits() == b.to_bits());
         let (_, ref_alpha) = read_npy::<f32>(&dir.path().join(format!("{name}_ref_f32.npy")));
-        let d = max_abs_diff(&as_f64(alpha.as_raw()), &as_f64(&ref_alpha));
+        let d = max_abs_diff(alpha.as_raw(), &ref_alpha);
         let ref_u8 = gray_from_npy(&dir.path().join(format!("{name}_ref_u8.npy")));
         let (same, worst) = byte_agreement(u8_alpha.as_raw(), ref_u8.as_raw());
         writeln!(report, "  {what:<24} input identical: {input_same}; alpha max abs {d:.2e}; u8 {:.3}% equal (max {worst})", 100.0 * same)
@@ -172,7 +168,7 @@ fn fresh_inputs_match_the_onnxruntime_reference() {
         }
     }
     eprintln!("ViTMatte stage vs reference/vitmatte_ref.py:\n{report}");
-    assert!(failures.is_empty(), "seed {seed}:\n{}", failures.join("\n"));
+    common::assert_no_failures(&failures, format!("seed {seed}"));
 }
 
 #[test]

@@ -295,14 +295,18 @@ def _rmbg_check_inputs():
 # --- ViTMatte (transformers) ---------------------------------------------------------------------
 
 def _vitmatte_patches():
-    """transformers' VitDet decides in Python whether to resize its position tables, which would freeze
-    an export to the size it was traced at. These replacements compute the same numbers without
-    branches on sizes (resizing a table to its own length is the identity for linear/bicubic
-    interpolation with align_corners=False; VitDet always uses equal query and key sizes)."""
+    """transformers' VitDet decides in Python whether to resize its position tables (`get_rel_pos`:
+    `if rel_pos.shape[0] != max_rel_dist`) and turns the token count into a Python int, which would
+    freeze an export's global-attention blocks to the size it was traced at. These replacements
+    compute the same numbers without branches on sizes (resizing a table to its own length is the
+    identity for linear/bicubic interpolation with align_corners=False; VitDet always uses equal
+    query and key sizes). scripts/export-vitmatte-onnx.py exports with these too."""
     import torch
     from torch import nn
 
     def get_rel_pos(q_size, k_size, rel_pos):
+        if not isinstance(q_size, torch.Tensor):  # torch.export's symbolic sizes; the TorchScript tracer's are tensors
+            torch._check(q_size == k_size)
         max_rel_dist = 2 * q_size - 1
         resized = nn.functional.interpolate(
             rel_pos.reshape(1, rel_pos.shape[0], -1).permute(0, 2, 1), size=max_rel_dist, mode="linear"
@@ -357,33 +361,36 @@ def vitmatte_from_folder(folder: Path):
     return VitMatteForImageMatting.from_pretrained(str(folder)).eval()
 
 
-def _alphas_only(model):
+def alphas_only(model):
+    """`model` as a module whose output is the alphas tensor alone (the ONNX file's one output)."""
     from torch import nn
 
     class AlphasOnly(nn.Module):
-        def __init__(self, inner):
+        def __init__(self, model):
             super().__init__()
-            self.inner = inner
+            self.model = model  # the ONNX weights' names start with `model.`
 
         def forward(self, pixel_values):
-            return self.inner(pixel_values=pixel_values).alphas
+            return self.model(pixel_values=pixel_values).alphas
 
     return AlphasOnly(model).eval()
 
 
-def export_vitmatte(model, path: Path, exporter: str, opset: int = 18) -> None:
+def export_vitmatte(model, path: Path, exporter: str, opset: int = 18, example_hw=(224, 288)) -> None:
+    """Writes `model` with free H and W (multiples of 32); `example_hw` is the size it is traced at."""
     import torch
 
-    wrapper = _alphas_only(model)
-    x = torch.zeros(1, 4, 224, 288)
+    wrapper = alphas_only(model)
+    x = torch.zeros(1, 4, *example_hw)
     with torch.inference_mode(False), torch.no_grad(), _Patched():
         _export(wrapper, x, path, VITMATTE_INPUT, VITMATTE_OUTPUT, opset, VITMATTE_INPUT, exporter)
 
 
-def _vitmatte_check_inputs(sizes=((224, 224), (160, 288), (96, 384), (512, 384))):
+def vitmatte_check_inputs(sizes=((224, 224), (160, 288), (96, 384), (512, 384)), seed=0):
+    """Random pixel values in [-1, 1] with a trimap channel of 0 / 127/255 / 1, one input a size."""
     import numpy as np
 
-    rng = np.random.default_rng(0)
+    rng = np.random.default_rng(seed)
     out = []
     for h, w in sizes:
         x = rng.uniform(-1, 1, size=(1, 4, h, w)).astype(np.float32)
@@ -438,7 +445,7 @@ def convert(kind: str, weights: Path, target: Path, log=None) -> Path:
             model = vitmatte_from_folder(weights)
             diff, exporter = _export_checked(
                 lambda exporter: export_vitmatte(model, tmp_path, exporter),
-                lambda: check_against_torch(_alphas_only(model), tmp_path, _vitmatte_check_inputs(), tol=1e-4),
+                lambda: check_against_torch(alphas_only(model), tmp_path, vitmatte_check_inputs(), tol=1e-4),
             )
             source = weights_file(weights)
         else:

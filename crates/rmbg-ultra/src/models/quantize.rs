@@ -210,22 +210,7 @@ fn write_if_changed(path: &Path, bytes: &[u8]) -> Result<PathBuf> {
 mod tests {
     use super::*;
     use crate::models::{spec, Status};
-
-    fn leftovers(root: &Path) -> Vec<PathBuf> {
-        let mut found = vec![];
-        let mut stack = vec![root.to_path_buf()];
-        while let Some(d) = stack.pop() {
-            for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
-                let p = e.path();
-                if p.is_dir() {
-                    stack.push(p);
-                } else {
-                    found.push(p);
-                }
-            }
-        }
-        found
-    }
+    use rmbg_ultra_test_support::files_under;
 
     #[test]
     fn embedded_files_are_the_repository_ones() {
@@ -249,7 +234,7 @@ mod tests {
         let err = ensure_venv("isnet-general-int8", Path::new("/nonexistent/python3"), &venv).unwrap_err().to_string();
         assert!(err.contains("isnet-general-int8") && err.contains("-m venv"), "{err}");
         assert!(err.contains("rmbg-ultra models fetch isnet-general-int8"), "{err}");
-        assert!(leftovers(dir.path()).is_empty(), "{:?}", leftovers(dir.path()));
+        assert!(files_under(dir.path()).is_empty(), "{:?}", files_under(dir.path()));
         assert!(std::fs::read_dir(dir.path()).unwrap().next().is_none());
     }
 

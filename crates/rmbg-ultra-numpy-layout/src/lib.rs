@@ -1,6 +1,7 @@
 //! What an array's `__array_interface__` promises, checked without Python, and the raw slices
-//! over its memory. Kept free of pyo3 so that `cargo test` can include this file on its own
-//! (tests/layout.rs): the extension itself has no Rust test binary (it links against the
+//! over its memory: the unsafe part of the ComfyUI extension's numpy access (crates/rmbg-ultra-comfyui,
+//! src/array.rs reads the interface under the GIL). A crate of its own, free of pyo3, so that its
+//! tests run under plain `cargo test`: the extension has no Rust test binary (it links against the
 //! interpreter that imports it).
 
 /// The element types the extension reads and writes.
