@@ -235,7 +235,12 @@ fn health_models_metrics_404_405() {
         assert_eq!(e["loaded"], false, "the tiny model is loaded, not {id}");
     }
     assert!(j["loaded"]["segmentation"]["model"].as_str().unwrap().ends_with("tiny-seg.onnx"), "{j}");
-    assert_eq!(j["methods"].as_array().unwrap().len(), 5);
+    let methods = j["methods"].as_array().unwrap();
+    assert_eq!(methods.len(), rmbg_ultra::refine::METHODS.len());
+    for m in rmbg_ultra::DetailMethod::all() {
+        let e = methods.iter().find(|e| e["id"] == m.id()).unwrap_or_else(|| panic!("{m} missing: {j}"));
+        assert_eq!((&e["name"], &e["in_node"]), (&serde_json::json!(m.name()), &serde_json::json!(m.in_node())), "{e}");
+    }
 
     // One success and one error, then the counters show them.
     assert_eq!(post_image(addr, "?output=mask", &png(20, 20)).status, 200);
