@@ -109,7 +109,8 @@ impl crate::refine::Method for GuidedFilter {
     ) -> crate::Result<GrayImage> {
         let q = guided_filter_alpha(image, coarse, params.detail_range() / 6 + 1);
         let remap = crate::remap::HistogramRemap::new(params.black_point, params.white_point);
-        Ok(GrayImage::from_raw(image.width(), image.height(), q.iter().map(|&v| remap.apply_u8(v)).collect()).expect("filter keeps the size"))
+        Ok(GrayImage::from_raw(image.width(), image.height(), q.iter().map(|&v| remap.apply_u8(v)).collect())
+            .expect("filter keeps the size"))
     }
 
     /// The soft mask filtered with the photo as guide, with [`SOFT_MASK_EPS`] so that the filter

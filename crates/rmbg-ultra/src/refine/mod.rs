@@ -50,13 +50,7 @@ pub trait Method: Send + Sync {
 
     /// The `node` profile: the final u8 alpha from the node's 0/255 coarse mask, black and white
     /// points applied as the node applies them (docs/node-behaviour.md §5–7).
-    fn refine_coarse(
-        &self,
-        image: &RgbImage,
-        coarse: &GrayImage,
-        params: &Params,
-        matting: Option<&VitMatteSession>,
-    ) -> Result<GrayImage> {
+    fn refine_coarse(&self, image: &RgbImage, coarse: &GrayImage, params: &Params, matting: Option<&VitMatteSession>) -> Result<GrayImage> {
         let _ = (image, coarse, params, matting);
         Err(not_in_node(self.name()))
     }

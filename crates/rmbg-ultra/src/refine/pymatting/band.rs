@@ -34,9 +34,7 @@ pub fn closed_form_in_band(image: &RgbImage, trimap: &GrayImage, soft: &GrayImag
         Ok((x, _)) => x,
         // No unknown pixel touches the subject: L_UU x = 0 has the solution 0.
         Err(SolveFailure::ZeroRhs) => vec![0.0; trimap.unknown.len()],
-        Err(f) => {
-            return Err(refine_error(format!("{}. Try GuidedFilter, or smaller detail_erode/detail_dilate", f.reason())))
-        }
+        Err(f) => return Err(refine_error(format!("{}. Try GuidedFilter, or smaller detail_erode/detail_dilate", f.reason()))),
     };
     let mut alpha: Vec<f32> = trimap.classes.iter().map(|c| if *c == Class::Foreground { 1.0 } else { 0.0 }).collect();
     for ((_, px, py), v) in trimap.unknown.iter().zip(&x) {
